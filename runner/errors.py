@@ -122,3 +122,11 @@ __all__ += [
     "ObjectNotFoundError",
     "TransientStoreError",
 ]
+
+
+class PermanentStoreError(StoreError, PermanentError):
+    """The store refused for a reason retrying will not fix: a missing bucket,
+    denied access, an invalid key or URI."""
+
+
+__all__ += ["PermanentStoreError"]
