@@ -33,6 +33,8 @@ class ArtifactRef(_Data):
     size: int
     kind: str = "Artifact"
     metadata: dict[str, JsonValue] = Field(default_factory=dict)
+    layout: Literal["file", "dir"] = "file"
+    """A single object, or a directory stored as objects under ``uri + '/'``."""
 
 
 class ErrorInfo(_Data):

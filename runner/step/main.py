@@ -1,0 +1,259 @@
+"""The step process: fetch code and inputs, call the component, upload, report.
+
+``python -m runner.step --request FILE`` (local executor) or with the request
+in ``RUNNER_STEP_REQUEST`` (Kubernetes). It publishes ``step.started`` and
+then exactly one of ``step.succeeded`` / ``step.failed`` (with the exception
+type, message and the traceback's tail), writes the cache manifest, and exits
+0 on success, 1 when the step failed and reported it, 2 when it could not
+even report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runner.errors import RunnerError, StepError
+from runner.events.models import MAX_INLINE_VALUE_BYTES, ArtifactRef, ErrorInfo
+from runner.spec.models import ArtifactKind, IOKind, canonical_json
+from runner.step.artifacts import download_inputs, output_path, upload_outputs
+from runner.step.report import Reporter
+from runner.step.request import StepRequest
+
+log = logging.getLogger("runner.step")
+
+TRACEBACK_TAIL_LINES = 25
+CODE_CACHE_ENV = "RUNNER_CODE_CACHE"
+
+
+class _UserCodeFailed(Exception):
+    """The component itself raised: carries the ErrorInfo to report."""
+
+    def __init__(self, error: ErrorInfo) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+async def run_step(request: StepRequest) -> int:
+    reporter = await Reporter.connect(request)
+    started = time.monotonic()
+    try:
+        await reporter.started(host=socket.gethostname(), pid=os.getpid())
+        try:
+            outputs, values = await _execute(request)
+        except _UserCodeFailed as failure:
+            await reporter.failed(failure.error, time.monotonic() - started)
+            return 1
+        except RunnerError as exc:
+            error = ErrorInfo(reason="StepError", message=str(exc), type=type(exc).__name__)
+            await reporter.failed(error, time.monotonic() - started)
+            return 1
+        await reporter.succeeded(outputs, values, time.monotonic() - started)
+        return 0
+    finally:
+        await reporter.close()
+
+
+async def _execute(request: StepRequest) -> tuple[dict[str, ArtifactRef], dict[str, Any]]:
+    from runner.store.factory import open_store
+
+    store = open_store(request.store_uri)
+    work = Path(tempfile.mkdtemp(prefix="runner-step-", dir=os.environ.get("RUNNER_WORK_DIR")))
+    try:
+        if request.code is not None:
+            await _activate_code(store, request)
+        inputs = await download_inputs(store, work, request.artifacts)
+        if request.component.kind == "container":
+            metadata: dict[str, dict[str, Any]] = {}
+            values: dict[str, Any] = {}
+            await asyncio.to_thread(_run_container, request, work, inputs)
+        else:
+            values, metadata = await asyncio.to_thread(_call_python, request, work, inputs)
+        _check_inline(request, values)
+        outputs = await upload_outputs(
+            store, work, run_id=request.run_id, step=request.step,
+            component=request.component, metadata=metadata,
+        )  # fmt: skip
+        if request.cache_key:
+            await _write_manifest(store, request, outputs, values)
+        return outputs, values
+    finally:
+        await store.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def _activate_code(store: Any, request: StepRequest) -> None:
+    from runner.store.codepkg import fetch_code_package
+
+    assert request.code is not None
+    cache = Path(os.environ.get(CODE_CACHE_ENV) or Path(tempfile.gettempdir()) / "runner-code")
+    root = await fetch_code_package(store, request.code, cache)
+    # The submitted code wins over whatever is installed or on disk now.
+    sys.path.insert(0, str(root))
+
+
+def _load_component(entrypoint: str) -> Any:
+    module_name, _, qualname = entrypoint.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise StepError(
+            f"cannot import the component entry point {entrypoint!r}: "
+            f"{type(exc).__name__}: {exc}; is the module part of the pipeline's source tree?"
+        ) from exc
+    return obj
+
+
+def _artifact_objects(
+    request: StepRequest, work: Path, inputs: dict[str, Path]
+) -> dict[str, Any]:
+    from runner.dsl import artifacts as art
+
+    classes = {
+        ArtifactKind.ARTIFACT: art.Artifact,
+        ArtifactKind.DATASET: art.Dataset,
+        ArtifactKind.MODEL: art.Model,
+        ArtifactKind.METRICS: art.Metrics,
+    }
+    objects: dict[str, Any] = {}
+    for decl in request.component.inputs:
+        if decl.kind is IOKind.ARTIFACT and decl.name in request.artifacts:
+            ref = request.artifacts[decl.name]
+            cls = classes[decl.artifact_kind or ArtifactKind.ARTIFACT]
+            objects[decl.name] = cls(
+                name=decl.name, uri=ref.uri, path=str(inputs[decl.name]), metadata=dict(ref.metadata)
+            )
+    for out in request.component.outputs:
+        if out.kind is IOKind.ARTIFACT:
+            path = output_path(work, out.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cls = classes[out.artifact_kind or ArtifactKind.ARTIFACT]
+            objects[out.name] = cls(name=out.name, uri="", path=str(path), metadata={})
+    return objects
+
+
+def _call_python(
+    request: StepRequest, work: Path, inputs: dict[str, Path]
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    from runner.dsl.invoke import call_component
+
+    assert request.component.entrypoint is not None
+    definition = _load_component(request.component.entrypoint)
+    artifacts = _artifact_objects(request, work, inputs)
+    try:
+        values = call_component(definition, dict(request.parameters), artifacts)
+    except Exception as exc:
+        raise _UserCodeFailed(_error_from_exception(exc)) from exc
+    outputs = {o.name for o in request.component.outputs if o.kind is IOKind.ARTIFACT}
+    metadata = {name: dict(artifacts[name].metadata) for name in outputs}
+    return values, metadata
+
+
+def _run_container(request: StepRequest, work: Path, inputs: dict[str, Path]) -> None:
+    from runner.dsl.invoke import resolve_container_command
+
+    assert request.component.container is not None
+    paths = {name: str(path) for name, path in inputs.items()}
+    for out in request.component.outputs:
+        if out.kind is IOKind.ARTIFACT:
+            path = output_path(work, out.name)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            paths[out.name] = str(path)
+    uris = {name: ref.uri for name, ref in request.artifacts.items()}
+    argv = resolve_container_command(
+        request.component.container, dict(request.parameters), paths, uris
+    )
+    proc = subprocess.run(argv, cwd=work, check=False, env={**os.environ, **request.task.env})
+    if proc.returncode != 0:
+        raise _UserCodeFailed(
+            ErrorInfo(
+                reason="ExitCode",
+                message=f"container command {argv[0]!r} exited with code {proc.returncode}",
+                exit_code=proc.returncode,
+            )
+        )
+
+
+def _error_from_exception(exc: BaseException) -> ErrorInfo:
+    lines = traceback.format_exception(exc)
+    tail = "".join(lines).splitlines()[-TRACEBACK_TAIL_LINES:]
+    return ErrorInfo(
+        reason="Exception",
+        type=type(exc).__name__,
+        message=str(exc) or type(exc).__name__,
+        traceback="\n".join(tail)[-8000:],
+    )
+
+
+def _check_inline(request: StepRequest, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        size = len(canonical_json(value))
+        if size > MAX_INLINE_VALUE_BYTES:
+            raise StepError(
+                f"output '{name}' of step '{request.step}' is {size} bytes of JSON; values ride "
+                f"inline in events up to {MAX_INLINE_VALUE_BYTES} bytes: write it to an "
+                "Output[Artifact] instead"
+            )
+
+
+async def _write_manifest(
+    store: Any, request: StepRequest, outputs: dict[str, ArtifactRef], values: dict[str, Any]
+) -> None:
+    from runner.store.manifests import CacheManifest, write_manifest
+
+    assert request.cache_key is not None
+    manifest = CacheManifest(
+        cache_key=request.cache_key,
+        outputs=outputs,
+        parameters=values,
+        producer_run=request.run_id,
+        producer_step=request.step,
+        component=request.component.name,
+        created_at=datetime.now(UTC),
+    )
+    try:
+        await write_manifest(store, manifest)
+    except RunnerError:  # a failed cache write costs a recompute later, not this step
+        log.warning("could not write the cache manifest for %s", request.step, exc_info=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m runner.step")
+    parser.add_argument("--request", type=Path, help="request JSON file (else $RUNNER_STEP_REQUEST)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from runner.step.request import REQUEST_ENV
+
+    try:
+        if args.request is not None:
+            request = StepRequest.read(args.request)
+        else:
+            request = StepRequest.from_env_value(os.environ[REQUEST_ENV])
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"error: cannot read the step request: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(run_step(request))
+    except RunnerError as exc:
+        print(f"error: step {request.step} could not report: {exc}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["json", "main", "run_step"]
