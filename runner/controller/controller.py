@@ -1,0 +1,262 @@
+"""The controller: the asyncio shell around the pure scheduler.
+
+Per batch of events from a durable pull consumer, grouped by run (events of
+one run are applied in stream order; runs proceed concurrently):
+
+1. load the run state and its KV revision;
+2. ``decide`` each event (pure; new actions land in the state's outbox);
+3. write the state back with compare-and-set (reload and redo on conflict);
+4. perform the outbox actions, then remove them from the state (CAS again);
+5. ack the events.
+
+A crash anywhere repeats at most the idempotent steps 4-5, so delivery is
+at-least-once and effects are effectively-once. Undecodable or rejected
+events go to the dead-letter subject and are acked: they never block a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from runner.bus.base import Bus, Delivery
+from runner.controller.effects import Effects
+from runner.controller.plans import PlanCache, SpecUnavailableError
+from runner.controller.states import RunStates, encode_state
+from runner.core import (
+    Action,
+    LaunchStep,
+    Plan,
+    RunState,
+    complete_actions,
+    decide,
+    pending_actions,
+)
+from runner.errors import ConflictError, RunnerError
+from runner.events.envelope import Event, make_event
+from runner.events.kinds import EventKind
+from runner.events.models import ErrorInfo, RunFailed, RunRequested
+from runner.executors.base import Executor
+from runner.store.base import ArtifactStore
+
+log = logging.getLogger(__name__)
+
+CAS_ATTEMPTS = 20
+DEFAULT_DURABLE = "runner-controller"
+
+
+@dataclass
+class ControllerStats:
+    events: int = 0
+    dead_lettered: int = 0
+    conflicts: int = 0
+    actions: int = 0
+    by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class Controller:
+    """Consumes run events and drives runs to completion."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: ArtifactStore,
+        executor: Executor,
+        step_nats_url: str | None = None,
+        durable: str = DEFAULT_DURABLE,
+        batch: int = 128,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.durable = durable
+        self.batch = batch
+        self.clock = clock
+        self.plans = PlanCache(store)
+        self.states = RunStates(bus)
+        self.effects = Effects(bus=bus, store=store, executor=executor, step_nats_url=step_nats_url)
+        self.stats = ControllerStats()
+        self._stopping = asyncio.Event()
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        self.ready = asyncio.Event()
+        """Set once the consumer exists and recovery is done."""
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume until :meth:`stop`; in-flight events finish before it returns."""
+        consumer = await self.bus.pull_consumer(self.durable)
+        try:
+            await self.recover()
+            self.ready.set()
+            while not self._stopping.is_set():
+                deliveries = await consumer.fetch(self.batch, timeout=0.5)
+                if deliveries:
+                    await self.process(deliveries)
+        finally:
+            await self._cancel_timers()
+            await consumer.close()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to stop after the batch in hand."""
+        self._stopping.set()
+
+    async def recover(self) -> None:
+        """Perform what a previous controller decided but did not finish."""
+        for run_id in await self.states.run_ids():
+            loaded = await self.states.load(run_id)
+            if loaded is not None and pending_actions(loaded[0]):
+                await self._flush_outbox(loaded[0], loaded[1])
+
+    # -- events ----------------------------------------------------------------------
+
+    async def process(self, deliveries: Sequence[Delivery]) -> None:
+        by_run: dict[str, list[tuple[Delivery, Event]]] = defaultdict(list)
+        for delivery in deliveries:
+            self.stats.events += 1
+            if delivery.event is None:
+                await self._dead_letter(delivery, str(delivery.error))
+                continue
+            by_run[delivery.event.run_id].append((delivery, delivery.event))
+        await asyncio.gather(*(self._process_run(run, items) for run, items in by_run.items()))
+
+    async def _process_run(self, run_id: str, items: list[tuple[Delivery, Event]]) -> None:
+        try:
+            state, revision, rejected = await self._apply(run_id, items)
+            for delivery, reason in rejected:
+                await self._dead_letter(delivery, reason)
+            if state is not None and revision is not None:
+                await self._flush_outbox(state, revision)
+        except RunnerError as exc:
+            # Transient trouble (bus/store): leave the events for redelivery.
+            log.warning("run %s: could not apply %d event(s): %s", run_id, len(items), exc)
+            for delivery, _ in items:
+                await delivery.nak(delay=1.0)
+            return
+        dead = {id(d) for d, _ in rejected}
+        for delivery, _ in items:
+            if id(delivery) not in dead:
+                await delivery.ack()
+
+    async def _apply(
+        self, run_id: str, items: list[tuple[Delivery, Event]]
+    ) -> tuple[RunState | None, int | None, list[tuple[Delivery, str]]]:
+        for _ in range(CAS_ATTEMPTS):
+            loaded = await self.states.load(run_id)
+            state, revision = loaded if loaded is not None else (None, None)
+            before = encode_state(state) if state is not None else None
+            rejected: list[tuple[Delivery, str]] = []
+            for delivery, event in items:
+                plan = await self._plan_for(state, event)
+                if plan is None:
+                    rejected.append((delivery, self._why_no_plan(state, event)))
+                    continue
+                decision = decide(state, event, plan, self.clock())
+                if decision.rejected:
+                    rejected.append((delivery, decision.rejected))
+                    continue
+                state = decision.state
+            if state is None or encode_state(state) == before:
+                return state, revision, rejected
+            try:
+                revision = await self.states.save(state, revision)
+            except ConflictError:
+                self.stats.conflicts += 1
+                continue
+            return state, revision, rejected
+        raise ConflictError(f"run {run_id}: state kept changing under {CAS_ATTEMPTS} attempts")
+
+    async def _plan_for(self, state: RunState | None, event: Event) -> Plan | None:
+        if state is not None:
+            return await self.plans.get(state.spec_uri, state.pipeline_digest)
+        if event.kind is not EventKind.RUN_REQUESTED:
+            return None
+        data = event.data
+        assert isinstance(data, RunRequested)
+        try:
+            return await self.plans.get(data.spec_uri, data.pipeline_digest)
+        except SpecUnavailableError as exc:
+            await self._fail_unloadable(event, str(exc))
+            return None
+
+    def _why_no_plan(self, state: RunState | None, event: Event) -> str:
+        if state is None and event.kind is not EventKind.RUN_REQUESTED:
+            return f"unknown run {event.run_id!r}: no run.requested was recorded for it"
+        return "the run's pipeline spec could not be loaded"
+
+    async def _fail_unloadable(self, event: Event, message: str) -> None:
+        failed = make_event(
+            EventKind.RUN_FAILED,
+            run_id=event.run_id,
+            pipeline=event.pipeline,
+            time=self.clock(),
+            data=RunFailed(error=ErrorInfo(reason="SpecUnavailable", message=message)),
+            traceparent=event.traceparent,
+            tracestate=event.tracestate,
+        )
+        await self.bus.publish(failed)
+
+    # -- actions ---------------------------------------------------------------------
+
+    async def _flush_outbox(self, state: RunState, revision: int) -> None:
+        plan = await self.plans.get(state.spec_uri, state.pipeline_digest)
+        done: list[str] = []
+        now = self.clock()
+        for action in pending_actions(state):
+            if isinstance(action, LaunchStep) and action.not_before and action.not_before > now:
+                self._schedule(action, state.run_id, (action.not_before - now).total_seconds())
+                continue
+            await self.effects.perform(action, state, plan)
+            self.stats.actions += 1
+            done.append(action.id)
+        if done:
+            await self._complete(state.run_id, done, state, revision)
+
+    async def _complete(
+        self, run_id: str, ids: list[str], state: RunState, revision: int
+    ) -> None:
+        for _ in range(CAS_ATTEMPTS):
+            try:
+                await self.states.save(complete_actions(state, ids), revision)
+                return
+            except ConflictError:
+                self.stats.conflicts += 1
+                loaded = await self.states.load(run_id)
+                if loaded is None:
+                    return
+                state, revision = loaded
+
+    def _schedule(self, action: Action, run_id: str, delay: float) -> None:
+        if action.id in self._timers:
+            return
+
+        async def fire() -> None:
+            await asyncio.sleep(delay)
+            try:
+                loaded = await self.states.load(run_id)
+                if loaded is not None:
+                    await self._flush_outbox(*loaded)
+            except RunnerError:
+                # The action stays in the outbox; recovery or the next event retries it.
+                log.warning("run %s: delayed launch failed", run_id, exc_info=True)
+
+        task = asyncio.create_task(fire(), name=f"retry-timer:{action.id}")
+        self._timers[action.id] = task
+        task.add_done_callback(lambda _t: self._timers.pop(action.id, None))
+
+    async def _cancel_timers(self) -> None:
+        timers = list(self._timers.values())
+        for task in timers:
+            task.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
+
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
+        self.stats.dead_lettered += 1
+        log.warning("dead-lettering message on %s: %s", delivery.subject, reason)
+        await self.bus.dead_letter(delivery.subject, delivery.body, delivery.headers, reason)
+        await delivery.ack()

@@ -1,0 +1,143 @@
+"""Performing the actions ``decide`` returned: the only place effects happen.
+
+Every effect is idempotent, so performing an action twice (a redelivered
+event, a restarted or second controller) changes nothing: events carry
+deterministic ids (JetStream drops duplicates) and executors adopt an
+attempt that is already running.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from runner.core import Action, LaunchStep, Plan, PublishEvent, RunState, StopStep
+from runner.events.envelope import make_event
+from runner.events.kinds import EventKind
+from runner.events.models import ErrorInfo, StepCached, StepFailed, StepLaunched
+from runner.executors.base import Executor
+from runner.step.request import StepRequest
+from runner.store.base import ArtifactStore
+from runner.store.manifests import lookup
+
+from runner.bus.base import Bus
+
+log = logging.getLogger(__name__)
+
+
+class Effects:
+    """Turns actions into messages, cache lookups, launches and stops."""
+
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        store: ArtifactStore,
+        executor: Executor,
+        step_nats_url: str | None,
+    ) -> None:
+        self.bus = bus
+        self.store = store
+        self.executor = executor
+        self.step_nats_url = step_nats_url
+        self.cache_hits = 0
+        self.launches = 0
+
+    async def perform(self, action: Action, state: RunState, plan: Plan) -> None:
+        if isinstance(action, PublishEvent):
+            await self.bus.publish(action.event)
+        elif isinstance(action, LaunchStep):
+            await self._launch(action, state, plan)
+        elif isinstance(action, StopStep):
+            await self.executor.stop(action.run_id, action.step, action.attempt, action.launch_id)
+        else:  # pragma: no cover - the union is closed
+            raise TypeError(f"unknown action {action!r}")
+
+    async def _launch(self, action: LaunchStep, state: RunState, plan: Plan) -> None:
+        if action.cache_key and await self._publish_cache_hit(action, state):
+            return
+        task = plan.task(action.task)
+        request = StepRequest(
+            run_id=action.run_id,
+            pipeline=action.pipeline,
+            step=action.step,
+            attempt=action.attempt,
+            task=task,
+            component=plan.component_of(action.task),
+            parameters=action.parameters,
+            artifacts=action.artifacts,
+            code=state.code,
+            store_uri=self.store.uri,
+            nats_url=self.step_nats_url,
+            cache_key=action.cache_key,
+            traceparent=state.traceparent,
+            tracestate=state.tracestate,
+        )
+        try:
+            launch_id = await self.executor.launch(request)
+        except Exception as exc:  # a launch failure is the step's failure, not ours
+            log.warning("launch of %s/%s failed", action.run_id, action.step, exc_info=True)
+            await self._publish_step_event(
+                action,
+                state,
+                EventKind.STEP_FAILED,
+                StepFailed(
+                    attempt=action.attempt,
+                    error=ErrorInfo(
+                        reason="LaunchFailed",
+                        message=f"{self.executor.name} executor could not launch step "
+                        f"'{action.step}': {exc}",
+                        step=action.step,
+                    ),
+                ),
+            )
+            return
+        self.launches += 1
+        await self._publish_step_event(
+            action,
+            state,
+            EventKind.STEP_LAUNCHED,
+            StepLaunched(
+                attempt=action.attempt,
+                executor=self.executor.name,
+                launch_id=launch_id,
+                cache_key=action.cache_key,
+            ),
+        )
+
+    async def _publish_cache_hit(self, action: LaunchStep, state: RunState) -> bool:
+        assert action.cache_key is not None
+        manifest = await lookup(self.store, action.cache_key)
+        if manifest is None:
+            return False
+        self.cache_hits += 1
+        data = StepCached(
+            cache_key=action.cache_key,
+            outputs=manifest.outputs,
+            parameters=manifest.parameters,
+            producer_run=manifest.producer_run,
+            producer_step=manifest.producer_step,
+            created_at=manifest.created_at,
+        )
+        await self._publish_step_event(action, state, EventKind.STEP_CACHED, data)
+        return True
+
+    async def _publish_step_event(
+        self,
+        action: LaunchStep,
+        state: RunState,
+        kind: EventKind,
+        data: StepLaunched | StepFailed | StepCached,
+    ) -> None:
+        event = make_event(
+            kind,
+            run_id=action.run_id,
+            pipeline=action.pipeline,
+            step=action.step,
+            attempt=action.attempt,
+            time=datetime.now(UTC),
+            data=data,
+            traceparent=state.traceparent,
+            tracestate=state.tracestate,
+        )
+        await self.bus.publish(event)
