@@ -1,0 +1,125 @@
+"""The embedded default: everything a run needs on one machine, no config.
+
+``LocalStack`` starts (or finds) a private ``nats-server`` with JetStream under
+``<home>/nats``, opens the store (``<home>/store`` unless configured), and —
+unless a long-lived ``runner up`` stack already serves this home — runs a
+local executor and an in-process controller until it is closed. History
+(events, run states, cache, artifacts) persists across invocations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from types import TracebackType
+
+from runner.bus import EmbeddedNats, connect, discover
+from runner.bus.base import Bus
+from runner.config import Settings
+from runner.controller.controller import Controller
+from runner.executors.local import LocalExecutor
+from runner.store.base import ArtifactStore
+from runner.store.factory import open_store
+
+log = logging.getLogger(__name__)
+
+
+class LocalStack:
+    """An async context manager holding the bus, the store and (maybe) a controller."""
+
+    def __init__(self, settings: Settings | None = None, *, controller: bool | None = None) -> None:
+        self.settings = settings or Settings()
+        self.want_controller = controller
+        self.nats_url: str | None = None
+        self.embedded: EmbeddedNats | None = None
+        self._bus: Bus | None = None
+        self._store: ArtifactStore | None = None
+        self.executor: LocalExecutor | None = None
+        self.controller: Controller | None = None
+        self._controller_task: asyncio.Task[None] | None = None
+
+    @property
+    def bus(self) -> Bus:
+        assert self._bus is not None, "use LocalStack as an async context manager"
+        return self._bus
+
+    @property
+    def store(self) -> ArtifactStore:
+        assert self._store is not None, "use LocalStack as an async context manager"
+        return self._store
+
+    async def __aenter__(self) -> LocalStack:
+        try:
+            await self._start()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _start(self) -> None:
+        home = self.settings.home.resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        url = self.settings.nats.url
+        shared = False
+        if url is None:
+            url = discover(home / "nats")
+            shared = url is not None
+        if url is None:
+            self.embedded = EmbeddedNats(home / "nats")
+            url = await self.embedded.start()
+        self.nats_url = url
+        self._bus = await connect(self.settings.nats, url=url)
+        await self._bus.ensure_streams()
+        self._store = open_store(self.settings.store_uri(), self.settings.storage)
+        # A `runner up` stack serving this home already runs a controller.
+        run_controller = self.want_controller if self.want_controller is not None else not shared
+        if run_controller:
+            await self._start_controller(url)
+
+    async def _start_controller(self, url: str) -> None:
+        self.executor = LocalExecutor(
+            home=self.settings.home,
+            store=self.store,
+            publish=self.bus.publish,
+            settings=self.settings.local,
+        )
+        self.controller = Controller(
+            bus=self.bus, store=self.store, executor=self.executor, step_nats_url=url
+        )
+        self._controller_task = asyncio.create_task(self.controller.run(), name="controller")
+        ready = asyncio.create_task(self.controller.ready.wait())
+        done, _ = await asyncio.wait(
+            {ready, self._controller_task}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if self._controller_task in done:
+            ready.cancel()
+            await asyncio.gather(ready, return_exceptions=True)
+            self._controller_task.result()  # re-raise why it stopped
+
+    async def aclose(self) -> None:
+        """Stop in phases: controller (finishing in-flight events), executor, clients, server."""
+        if self.controller is not None and self._controller_task is not None:
+            self.controller.stop()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._controller_task), timeout=10)
+            except TimeoutError:
+                self._controller_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._controller_task
+        if self.executor is not None:
+            await self.executor.aclose()
+        if self._store is not None:
+            await self._store.close()
+        if self._bus is not None:
+            await self._bus.close()
+        if self.embedded is not None:
+            await self.embedded.stop()
