@@ -1,0 +1,56 @@
+"""Long-lived controller service: ``runner up`` locally, the Deployment in-cluster.
+
+Runs a :class:`~runner.local.LocalStack` with its controller until SIGINT or
+SIGTERM, then shuts down in phases (stop fetching, finish in-flight events,
+stop the executor, close clients, stop the embedded server).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections.abc import Callable
+
+from runner.config import Settings
+from runner.local import LocalStack
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[LocalStack], None] | None = None,
+) -> None:
+    """Serve until ``stop`` is set or a SIGINT/SIGTERM arrives."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError):  # not the main thread
+            pass
+    try:
+        async with LocalStack(settings, controller=True) as stack:
+            if on_ready is not None:
+                on_ready(stack)
+            await stop.wait()
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def main() -> None:
+    """``python -m runner.service``: serve with settings from the environment."""
+
+    def ready(stack: LocalStack) -> None:
+        print(f"runner controller ready; NATS at {stack.nats_url}", flush=True)
+
+    asyncio.run(serve(Settings(), on_ready=ready))
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
