@@ -2,8 +2,9 @@
 
 ``LocalStack`` starts (or finds) a private ``nats-server`` with JetStream under
 ``<home>/nats``, opens the store (``<home>/store`` unless configured), and —
-unless a long-lived ``runner up`` stack already serves this home — runs a
-local executor and an in-process controller until it is closed. History
+when it started that private server itself (no ``runner up`` stack serves
+this home, no external NATS is configured) — runs a local executor and an
+in-process controller until it is closed. History
 (events, run states, cache, artifacts) persists across invocations.
 """
 
@@ -69,10 +70,8 @@ class LocalStack:
         home = self.settings.home.resolve()
         home.mkdir(parents=True, exist_ok=True)
         url = self.settings.nats.url
-        shared = False
         if url is None:
             url = discover(home / "nats")
-            shared = url is not None
         if url is None:
             self.embedded = EmbeddedNats(home / "nats")
             url = await self.embedded.start()
@@ -80,8 +79,11 @@ class LocalStack:
         self._bus = await connect(self.settings.nats, url=url)
         await self._bus.ensure_streams()
         self._store = open_store(self.settings.store_uri(), self.settings.storage)
-        # A `runner up` stack serving this home already runs a controller.
-        run_controller = self.want_controller if self.want_controller is not None else not shared
+        # Only a private server means nobody else is there to drive the run: an
+        # external NATS or a `runner up` stack comes with its own controller.
+        run_controller = self.want_controller
+        if run_controller is None:
+            run_controller = self.embedded is not None
         if run_controller:
             await self._start_controller(url)
 
