@@ -54,7 +54,9 @@ class NatsSettings(BaseSettings):
 class StoreSettings(BaseSettings):
     """Where artifacts, cache manifests and code packages live."""
 
-    model_config = SettingsConfigDict(env_prefix="RUNNER_STORE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_STORE_", extra="ignore", populate_by_name=True
+    )
 
     uri: str | None = Field(default=None, validation_alias=AliasChoices("RUNNER_STORE"))
     """``file:///abs/path`` or ``s3://bucket/prefix``; unset = ``<home>/store``."""
