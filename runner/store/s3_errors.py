@@ -100,7 +100,7 @@ def translate(
         ConnectionError | HTTPClientError | aiohttp.ClientError | asyncio.TimeoutError | OSError,
     ):
         return TransientStoreError(
-            f"cannot reach the S3 endpoint {endpoint} for {where} during {what}: "
+            f"cannot reach the S3 endpoint {endpoint} (bucket {bucket!r}) during {what}: "
             f"{type(exc).__name__}: {exc}. Check that the server is running and that "
             "AWS_ENDPOINT_URL_S3 (or the store settings' endpoint_url) points at it"
         )
