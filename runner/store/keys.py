@@ -26,6 +26,7 @@ __all__ = [
     "MAX_KEY_LENGTH",
     "cache_manifest_key",
     "code_key",
+    "hex_digest",
     "join_key",
     "log_key",
     "parse_s3_uri",
@@ -129,16 +130,17 @@ def pipeline_spec_key(name: str, digest_or_version: str) -> str:
 
 def code_key(digest: str) -> str:
     """``code/<digest>.tar.gz``: a content-addressed code package."""
-    return f"code/{_hex(digest, 'code package digest')}.tar.gz"
+    return f"code/{hex_digest(digest, 'code package digest')}.tar.gz"
 
 
 def cache_manifest_key(key: str) -> str:
     """``cache/<key[:2]>/<key>.json``: fanned out so no directory grows huge."""
-    key = _hex(key, "cache key")
+    key = hex_digest(key, "cache key")
     return f"cache/{key[:2]}/{key}.json"
 
 
-def _hex(value: str, what: str) -> str:
+def hex_digest(value: str, what: str = "digest") -> str:
+    """The lowercase hex of a digest, with an optional ``sha256:`` prefix dropped."""
     value = value.removeprefix("sha256:") if isinstance(value, str) else value
     if not isinstance(value, str) or not _HEX.match(value):
         raise InvalidNameError(
