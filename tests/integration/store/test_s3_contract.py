@@ -153,10 +153,9 @@ async def test_secret_key_never_appears_in_errors(
         finally:
             await store.close()
     assert errors, "the scenarios above must fail"
-    for exc in errors:
-        text = _chain_text(exc)
-        assert secret not in text
-        assert secret not in repr(vars(exc))
+    for error in errors:
+        assert secret not in _chain_text(error)
+        assert secret not in repr(vars(error))
 
 
 async def test_not_found_is_object_not_found(store: S3Store) -> None:
