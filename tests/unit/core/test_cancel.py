@@ -31,7 +31,7 @@ def _three_branches() -> Driver:
 def test_cancel_stops_running_skips_pending_and_withdraws_queued_launches() -> None:
     d = _three_branches()
     decision = d.cancel("operator said so")
-    assert d.run.status is RunStatus.CANCELLING
+    assert d.run.status.value == "cancelling"
     assert [(s.step, s.attempt, s.launch_id, s.id) for s in stops(decision)] == [
         ("a", 1, "a-1", f"stop/{RUN}/a/1"),
         ("b", 1, None, f"stop/{RUN}/b/1"),

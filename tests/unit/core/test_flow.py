@@ -36,7 +36,7 @@ def test_linear_chain_runs_to_success() -> None:
     first = d.request()
     assert kinds(first) == ["run.started"]
     assert launched_steps(first) == ["s0"]
-    assert d.run.status is RunStatus.RUNNING
+    assert d.run.status.value == "running"
     assert statuses(d.run) == {"s0": "launching", "s1": "pending", "s2": "pending"}
 
     assert launched_steps(d.launched("s0")) == []

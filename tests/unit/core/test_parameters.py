@@ -29,7 +29,14 @@ def _plan() -> Plan:
     )
 
 
-DEFAULTS = {"lr": 0.5, "name": None, "flag": False, "tags": [], "cfg": {}, "anything": 1}
+DEFAULTS: dict[str, Any] = {
+    "lr": 0.5,
+    "name": None,
+    "flag": False,
+    "tags": [],
+    "cfg": {},
+    "anything": 1,
+}
 
 
 def test_defaults_fill_what_is_not_given() -> None:
