@@ -169,3 +169,47 @@ def _chain_text(exc: BaseException | None) -> str:
         parts.append(f"{type(exc).__name__}: {exc!s} {exc!r}")
         exc = exc.__cause__ or exc.__context__
     return "\n".join(parts)
+
+
+def _client_error(code: str, status: int) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "PutObject",
+    )
+
+
+async def test_put_if_absent_falls_back_only_when_conditional_puts_are_unsupported(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = await store._s3()
+    real_put = client.put_object
+
+    async def no_conditionals(**kwargs: Any) -> Any:
+        if "IfNoneMatch" in kwargs:
+            raise _client_error("NotImplemented", 501)
+        return await real_put(**kwargs)
+
+    monkeypatch.setattr(client, "put_object", no_conditionals)
+    assert await store.put_if_absent("k", b"one") is True
+    assert await store.put_if_absent("k", b"two") is False
+    assert await store.get_bytes("k") == b"one"
+    assert "head-then-put" in caplog.text
+
+
+async def test_put_if_absent_retries_a_conflict(
+    store: S3Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = await store._s3()
+    real_put = client.put_object
+    conflicts = iter([True, False])
+
+    async def conflict_once(**kwargs: Any) -> Any:
+        if next(conflicts, False):
+            raise _client_error("ConditionalRequestConflict", 409)
+        return await real_put(**kwargs)
+
+    monkeypatch.setattr(client, "put_object", conflict_once)
+    assert await store.put_if_absent("k", b"one") is True
+    assert await store.get_bytes("k") == b"one"
