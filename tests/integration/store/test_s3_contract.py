@@ -174,10 +174,11 @@ def _chain_text(exc: BaseException | None) -> str:
 def _client_error(code: str, status: int) -> Exception:
     from botocore.exceptions import ClientError
 
-    return ClientError(
+    error: Exception = ClientError(
         {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}},
         "PutObject",
     )
+    return error
 
 
 async def test_put_if_absent_falls_back_only_when_conditional_puts_are_unsupported(
