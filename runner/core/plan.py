@@ -75,6 +75,14 @@ class Plan:
     def __len__(self) -> int:
         return len(self.tasks)
 
+    def task(self, name: str) -> TaskSpec:
+        """The task ``name``; raises KeyError if the pipeline has none."""
+        return self.tasks[name].task
+
+    def component_of(self, name: str) -> ComponentSpec:
+        """The component task ``name`` runs; raises KeyError if the pipeline has no such task."""
+        return self.tasks[name].component
+
     @classmethod
     def from_spec(cls, spec: PipelineSpec) -> Plan:
         """Index ``spec``; raises :class:`PipelineDefinitionError` if it cannot be scheduled."""

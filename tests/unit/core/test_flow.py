@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from runner.core import Plan, RunStatus, StepStatus, compute_cache_key
+from runner.events import EventKind, RunRequested
 from runner.spec import (
     ConstantInput,
     InputDecl,
@@ -211,3 +212,19 @@ def test_missing_upstream_output_fails_the_child_and_skips_below() -> None:
     before = d.run.model_dump_json()
     assert d.deliver(failed).actions == []
     assert d.run.model_dump_json() == before
+
+
+def test_trace_context_of_the_request_rides_on_every_controller_event() -> None:
+    d = Driver(dag({"a": []}, max_attempts=2))
+    parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    request = d.event(EventKind.RUN_REQUESTED, _requested(d.plan))
+    request = request.model_copy(update={"traceparent": parent, "tracestate": "k=v"})
+    first = d.deliver(request)
+    assert (d.run.traceparent, d.run.tracestate) == (parent, "k=v")
+    later = d.failed("a", 1)  # after a JSON round-trip of the state
+    for event in published(first) + published(later):
+        assert (event.traceparent, event.tracestate) == (parent, "k=v")
+
+
+def _requested(plan: Plan) -> RunRequested:
+    return RunRequested(pipeline=plan.name, pipeline_digest=plan.digest, spec_uri="file:///s")

@@ -27,6 +27,10 @@ def test_index_of_a_diamond() -> None:
     assert plan.name == "demo"
     assert len(plan) == 5
     assert plan.digest == plan.spec.digest()
+    assert plan.task("b") is plan.spec.tasks[1]
+    assert plan.component_of("b") is plan.spec.components["noop"]
+    with pytest.raises(KeyError):
+        plan.task("ghost")
 
 
 def test_bound_inputs_know_their_kind() -> None:
