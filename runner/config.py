@@ -19,7 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class NatsSettings(BaseSettings):
     """How to reach NATS. No URL = start the embedded nats-server."""
 
-    model_config = SettingsConfigDict(env_prefix="RUNNER_NATS_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="RUNNER_NATS_", extra="ignore", populate_by_name=True)
 
     url: str | None = Field(
         default=None, validation_alias=AliasChoices("NATS_URL", "RUNNER_NATS_URL")

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SPEC_VERSION = "runner.dev/v1"
+SPEC_VERSION: Literal["runner.dev/v1"] = "runner.dev/v1"
 
 JsonValue = Any
 """A JSON value (None, bool, int, float, str, list, dict) — checked by the DSL."""
