@@ -142,7 +142,7 @@ class RunHandle:
             # The terminal event is published after the state is written.
             for _ in range(50):
                 state = await self.state()
-                if state is not None and state.status.is_terminal:
+                if state is not None and state.status.terminal:
                     return state
                 await asyncio.sleep(0.05)
         raise NotFoundError(f"run {self.run_id} ended but its state is not readable")
