@@ -130,3 +130,11 @@ class PermanentStoreError(StoreError, PermanentError):
 
 
 __all__ += ["PermanentStoreError"]
+
+
+class ConflictError(TransientError):
+    """A compare-and-set lost a race (the value changed since it was read):
+    reload it and try again."""
+
+
+__all__ += ["ConflictError"]
