@@ -61,7 +61,9 @@ def validate(data: Input[Dataset], min_rows: int = 50) -> ValidationReport:
         raise ValueError(f"dataset {data.uri}: {len(rows)} rows, at least {min_rows} needed")
     for number, row in enumerate(rows, start=2):
         if len(row) != len(header):
-            raise ValueError(f"dataset {data.uri} line {number}: {len(row)} values, expected {len(header)}")
+            raise ValueError(
+                f"dataset {data.uri} line {number}: {len(row)} values, expected {len(header)}"
+            )
         bad = [h for h, v in zip(header, row, strict=True) if not math.isfinite(v)]
         if bad:
             raise ValueError(f"dataset {data.uri} line {number}: non-finite value in {bad[0]}")

@@ -20,6 +20,7 @@ from typing import Any
 from runner.bus.base import Bus
 from runner.controller.states import RunStates
 from runner.core import RunState
+from runner.dsl.modules import module_location
 from runner.dsl.pipeline import PipelineDefinition
 from runner.errors import NotFoundError, PipelineDefinitionError
 from runner.events.envelope import Event, make_event
@@ -39,20 +40,14 @@ def new_run_id(pipeline: str, now: datetime | None = None) -> str:
 
 
 def source_root_of(definition: PipelineDefinition) -> Path:
-    """The directory whose tree is shipped as the pipeline's code package.
-
-    The directory above the top-most package containing the pipeline's
-    module, or the module's own directory when it is not in a package.
-    """
+    """The directory whose tree is shipped as the pipeline's code package:
+    above the top-most package holding the pipeline's module, else its own."""
     source = inspect.getsourcefile(definition.fn)
     if source is None:
         raise PipelineDefinitionError(
             f"pipeline '{definition.name}' has no source file: define it in a .py file"
         )
-    directory = Path(source).resolve().parent
-    while (directory / "__init__.py").exists():
-        directory = directory.parent
-    return directory
+    return module_location(Path(source))[0]
 
 
 async def store_spec(store: ArtifactStore, spec: PipelineSpec) -> str:

@@ -19,7 +19,9 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
     for _ in range(3):
         await asyncio.sleep(0)
     current = asyncio.current_task()
-    leaked = [t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()]
+    leaked = [
+        t for t in asyncio.all_tasks() if t not in before and t is not current and not t.done()
+    ]
     if leaked:
         for task in leaked:
             task.cancel()

@@ -217,9 +217,7 @@ class Controller:
         if done:
             await self._complete(state.run_id, done, state, revision)
 
-    async def _complete(
-        self, run_id: str, ids: list[str], state: RunState, revision: int
-    ) -> None:
+    async def _complete(self, run_id: str, ids: list[str], state: RunState, revision: int) -> None:
         for _ in range(CAS_ATTEMPTS):
             try:
                 await self.states.save(complete_actions(state, ids), revision)

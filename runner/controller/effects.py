@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from runner.bus.base import Bus
 from runner.core import Action, LaunchStep, Plan, PublishEvent, RunState, StopStep
 from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
@@ -19,8 +20,6 @@ from runner.executors.base import Executor
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.manifests import lookup
-
-from runner.bus.base import Bus
 
 log = logging.getLogger(__name__)
 

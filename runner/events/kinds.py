@@ -102,11 +102,14 @@ def subject_filter(
 
 
 def source_for(component: str) -> str:
-    """CloudEvent ``source``: ``/runner/controller``, ``/runner/step``, ``/runner/trigger/<name>``."""
+    """CloudEvent ``source``: ``/runner/controller``, ``/runner/step``,
+    ``/runner/trigger/<name>``."""
     return f"/runner/{component}"
 
 
-def event_id(run_id: str, kind: EventKind, step: str | None = None, attempt: int | None = None) -> str:
+def event_id(
+    run_id: str, kind: EventKind, step: str | None = None, attempt: int | None = None
+) -> str:
     """Deterministic id of a fact: ``<run>/<kind>`` or ``<run>/<step>/<attempt>/<kind>``.
 
     The same fact always gets the same id, so JetStream's dedup window and

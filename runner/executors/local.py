@@ -178,8 +178,9 @@ class LocalExecutor:
                     return ErrorInfo(reason=attempt.stop_reason, message="stopped before start")
                 proc = await asyncio.create_subprocess_exec(
                     self.python, "-m", "runner.step", "--request", str(request_path),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=logfile, stderr=asyncio.subprocess.STDOUT,
-                    env=env, cwd=str(attempt.state_dir), start_new_session=True,
+                    stdin=asyncio.subprocess.DEVNULL, stdout=logfile,
+                    stderr=asyncio.subprocess.STDOUT, env=env, cwd=str(attempt.state_dir),
+                    start_new_session=True,
                 )  # fmt: skip
                 attempt.process = proc
                 self.launched += 1
@@ -281,7 +282,9 @@ def _exit_error(step: str, code: int) -> ErrorInfo | None:
         sig = -code
         name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else str(sig)
         reason = "Killed" if sig == signal.SIGKILL else "Signal"
-        hint = " (out of memory? the kernel's OOM killer sends SIGKILL)" if reason == "Killed" else ""
+        hint = (
+            " (out of memory? the kernel's OOM killer sends SIGKILL)" if reason == "Killed" else ""
+        )
         return ErrorInfo(
             reason=reason,
             message=f"step '{step}' was killed by {name}{hint}",

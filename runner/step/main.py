@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import json
 import logging
 import os
 import shutil
@@ -119,24 +118,19 @@ def _load_component(entrypoint: str) -> Any:
     return obj
 
 
-def _artifact_objects(
-    request: StepRequest, work: Path, inputs: dict[str, Path]
-) -> dict[str, Any]:
-    from runner.dsl import artifacts as art
+def _artifact_objects(request: StepRequest, work: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+    from runner.dsl.artifacts import ARTIFACT_CLASSES as classes
 
-    classes = {
-        ArtifactKind.ARTIFACT: art.Artifact,
-        ArtifactKind.DATASET: art.Dataset,
-        ArtifactKind.MODEL: art.Model,
-        ArtifactKind.METRICS: art.Metrics,
-    }
     objects: dict[str, Any] = {}
     for decl in request.component.inputs:
         if decl.kind is IOKind.ARTIFACT and decl.name in request.artifacts:
             ref = request.artifacts[decl.name]
             cls = classes[decl.artifact_kind or ArtifactKind.ARTIFACT]
             objects[decl.name] = cls(
-                name=decl.name, uri=ref.uri, path=str(inputs[decl.name]), metadata=dict(ref.metadata)
+                name=decl.name,
+                uri=ref.uri,
+                path=str(inputs[decl.name]),
+                metadata=dict(ref.metadata),
             )
     for out in request.component.outputs:
         if out.kind is IOKind.ARTIFACT:
@@ -236,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m runner.step")
-    parser.add_argument("--request", type=Path, help="request JSON file (else $RUNNER_STEP_REQUEST)")
+    parser.add_argument(
+        "--request", type=Path, help="request JSON file (else $RUNNER_STEP_REQUEST)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     from runner.step.request import REQUEST_ENV
@@ -254,6 +250,3 @@ def main(argv: list[str] | None = None) -> int:
     except RunnerError as exc:
         print(f"error: step {request.step} could not report: {exc}", file=sys.stderr)
         return 2
-
-
-__all__ = ["json", "main", "run_step"]

@@ -5,7 +5,7 @@ a user edits a file between two runs. Each step appends a line to
 ``<log_dir>/<step>`` so tests count real process executions.
 """
 
-ETL = '''
+ETL = """
 import json
 import os
 
@@ -68,9 +68,9 @@ def etl(n: int = 10, log_dir: str = ""):
     t = total(data=s.outputs["out"], log_dir=log_dir)
     st = stats(data=s.outputs["out"], log_dir=log_dir)
     report(t=t.output, n=m.output, log_dir=log_dir).after(st)
-'''
+"""
 
-FAULTS = '''
+FAULTS = """
 import os
 import signal
 import time
@@ -152,4 +152,4 @@ def slow(log_dir: str = "", seconds: float = 30.0):
 @pipeline(name="timed")
 def timed(log_dir: str = ""):
     sleepy(log_dir=log_dir, seconds=60.0).set_caching(False).set_timeout(1)
-'''
+"""

@@ -40,10 +40,12 @@ async def test_failure_skips_downstream_and_keeps_independent_branches(
     assert boom.error is not None
     assert boom.error.type == "RuntimeError"
     assert "column 'age' has -3" in boom.error.message
-    assert boom.error.traceback and "raise RuntimeError" in boom.error.traceback
+    assert boom.error.traceback
+    assert "raise RuntimeError" in boom.error.traceback
     assert state.steps["after-boom"].status is StepStatus.SKIPPED
     assert state.steps["ok-2"].status is StepStatus.SUCCEEDED
-    assert state.error is not None and state.error.step == "boom"
+    assert state.error is not None
+    assert state.error.step == "boom"
 
 
 async def test_retry_with_backoff_then_success(
@@ -63,7 +65,11 @@ async def _events_until_end(handle):  # type: ignore[no-untyped-def]
     try:
         async for event in stream:
             yield event
-            if event.kind in (EventKind.RUN_SUCCEEDED, EventKind.RUN_FAILED, EventKind.RUN_CANCELLED):
+            if event.kind in (
+                EventKind.RUN_SUCCEEDED,
+                EventKind.RUN_FAILED,
+                EventKind.RUN_CANCELLED,
+            ):
                 return
     finally:
         await stream.aclose()
@@ -86,7 +92,8 @@ async def test_timeout_kills_the_step(stack: LocalStack, calls: Path, write_pipe
     state = await handle.wait(timeout=120)
     assert state.status is RunStatus.FAILED
     error = state.steps["sleepy"].error
-    assert error is not None and error.reason == "Timeout"
+    assert error is not None
+    assert error.reason == "Timeout"
     pid = int((calls / "sleepy").read_text().split()[0])
     assert not _alive(pid)
 
