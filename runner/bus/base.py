@@ -1,0 +1,168 @@
+"""The bus interface: what the controller, triggers and subscribers rely on.
+
+Two implementations honour it: :class:`runner.bus.client.NatsBus` (JetStream)
+and :class:`runner.bus.memory.MemoryBus` (an in-process fake with the same
+semantics, for unit tests). Code above the bus depends only on these
+protocols, never on nats-py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import Literal, Protocol
+
+from runner.errors import EventError, InvalidNameError
+from runner.events.codec import decode
+from runner.events.envelope import Event
+from runner.events.kinds import STREAM_SUBJECTS, validate_name
+
+__all__ = [
+    "DEAD_LETTER_REASON_HEADER",
+    "DEAD_LETTER_SUBJECT_HEADER",
+    "Acknowledger",
+    "Bus",
+    "Consumer",
+    "Deliver",
+    "Delivery",
+    "header_value",
+    "subject_matches",
+    "validate_kv_key",
+]
+
+DEAD_LETTER_SUBJECT_HEADER = "Runner-Original-Subject"
+"""Header of a dead letter: the subject the message was first published on."""
+DEAD_LETTER_REASON_HEADER = "Runner-Dead-Letter-Reason"
+"""Header of a dead letter: why it could not be processed."""
+
+Deliver = Literal["all", "new"]
+
+
+class Acknowledger(Protocol):
+    """How a delivery tells its source it was handled (bus-specific)."""
+
+    async def ack(self) -> None: ...
+    async def nak(self, delay: float | None) -> None: ...
+    async def term(self) -> None: ...
+
+
+class Delivery:
+    """One message handed out by a :class:`Consumer`, already decoded.
+
+    Exactly one of :attr:`event` and :attr:`error` is set: a message that is
+    not a valid runner event carries the :class:`EventError` saying why, so
+    the caller can dead-letter it and :meth:`term` it.
+    """
+
+    __slots__ = ("_acker", "body", "error", "event", "headers", "num_delivered", "subject")
+
+    def __init__(
+        self,
+        subject: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        num_delivered: int,
+        acker: Acknowledger,
+    ) -> None:
+        self.subject = subject
+        self.body = body
+        self.headers = dict(headers)
+        self.num_delivered = num_delivered
+        """1 on first delivery; higher after a nak or an expired ack wait."""
+        self._acker = acker
+        self.event: Event | None = None
+        self.error: EventError | None = None
+        try:
+            self.event = decode(body, headers)
+        except EventError as exc:
+            self.error = exc
+
+    async def ack(self) -> None:
+        """Handled: never deliver it again."""
+        await self._acker.ack()
+
+    async def nak(self, delay: float | None = None) -> None:
+        """Not handled now: deliver it again, after ``delay`` seconds if given."""
+        await self._acker.nak(delay)
+
+    async def term(self) -> None:
+        """Can never be handled (e.g. undecodable): stop delivering it."""
+        await self._acker.term()
+
+    def __repr__(self) -> str:
+        what = self.event.id if self.event else f"error={self.error}"
+        return f"Delivery({self.subject!r}, {what}, num_delivered={self.num_delivered})"
+
+
+class Consumer(Protocol):
+    """A durable pull consumer: fetch a batch, handle each, ack each."""
+
+    async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
+        """Up to ``batch`` deliveries; ``[]`` when none arrive within ``timeout``."""
+        ...
+
+    async def close(self) -> None:
+        """Stop fetching; the durable consumer (and its position) stays."""
+        ...
+
+
+class Bus(Protocol):
+    """Events, dead letters and run-state KV over one connection."""
+
+    stats: dict[str, int]
+    """Counters: ``published``, ``duplicates``, ``dead_letters``, ``decode_failures``."""
+
+    @property
+    def url(self) -> str:
+        """Where the bus is, without credentials."""
+        ...
+
+    async def ensure_streams(self) -> None: ...
+    async def publish(self, event: Event) -> None: ...
+    async def publish_raw(
+        self, subject: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None: ...
+    async def dead_letter(
+        self, subject: str, body: bytes, headers: Mapping[str, str] | None, reason: str
+    ) -> None: ...
+    async def pull_consumer(
+        self, durable: str, filter_subject: str = STREAM_SUBJECTS, *, ack_wait: float = 30.0
+    ) -> Consumer: ...
+    def subscribe(
+        self, filter_subject: str, *, durable: str | None = None, deliver: Deliver = "all"
+    ) -> AsyncIterator[Event]: ...
+    async def kv_get(self, key: str) -> tuple[bytes, int] | None: ...
+    async def kv_create(self, key: str, value: bytes) -> int: ...
+    async def kv_update(self, key: str, value: bytes, revision: int) -> int: ...
+    async def kv_delete(self, key: str) -> None: ...
+    async def kv_keys(self, prefix: str = "") -> list[str]: ...
+    async def close(self) -> None: ...
+
+
+def validate_kv_key(key: str) -> str:
+    """A KV key is one or more valid names joined by dots: ``run.r-1``."""
+    if not isinstance(key, str) or not key:
+        raise InvalidNameError(f"KV key {key!r} is empty: use names joined by '.'")
+    try:
+        for token in key.split("."):
+            validate_name(token, "KV key part")
+    except InvalidNameError as exc:
+        raise InvalidNameError(f"KV key {key!r} is invalid: {exc}") from exc
+    return key
+
+
+def subject_matches(filter_subject: str, subject: str) -> bool:
+    """NATS wildcard matching: ``*`` is one token, a final ``>`` one or more."""
+    want = filter_subject.split(".")
+    have = subject.split(".")
+    for i, token in enumerate(want):
+        if token == ">":
+            return len(have) > i
+        if i >= len(have) or (token != "*" and token != have[i]):
+            return False
+    return len(have) == len(want)
+
+
+def header_value(text: str, limit: int = 1024) -> str:
+    """Make free text safe as a NATS header value (no CR/LF, bounded)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."

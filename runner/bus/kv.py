@@ -1,0 +1,72 @@
+"""Run state in a JetStream KV bucket, with compare-and-set.
+
+The controller reads a run's state with its revision, decides, and writes it
+back only if nobody else wrote in between (:meth:`NatsKV.update`); losing
+that race is a :class:`~runner.errors.ConflictError`, which the controller
+answers by reloading and deciding again.
+"""
+
+from __future__ import annotations
+
+import nats.js.errors
+from nats.js.kv import KeyValue
+
+from runner.bus.base import validate_kv_key
+from runner.bus.nats_errors import translate_errors
+from runner.errors import ConflictError
+
+__all__ = ["NatsKV"]
+
+
+class NatsKV:
+    """One bucket; every key is checked with :func:`validate_kv_key`."""
+
+    def __init__(self, kv: KeyValue, bucket: str, url: str) -> None:
+        self._kv = kv
+        self._bucket = bucket
+        self._url = url
+
+    async def get(self, key: str) -> tuple[bytes, int] | None:
+        validate_kv_key(key)
+        with translate_errors(f"read KV {self._bucket}/{key}", self._url):
+            try:
+                entry = await self._kv.get(key)
+            except nats.js.errors.KeyNotFoundError:  # also a deleted key
+                return None
+        return entry.value or b"", entry.revision or 0
+
+    async def create(self, key: str, value: bytes) -> int:
+        validate_kv_key(key)
+        with translate_errors(f"create KV {self._bucket}/{key}", self._url):
+            try:
+                return await self._kv.create(key, value)
+            except nats.js.errors.KeyWrongLastSequenceError as exc:
+                raise ConflictError(
+                    f"KV key {key!r} already exists in bucket {self._bucket}: read it "
+                    "(kv_get) and update it with its revision instead"
+                ) from exc
+
+    async def update(self, key: str, value: bytes, revision: int) -> int:
+        validate_kv_key(key)
+        with translate_errors(f"update KV {self._bucket}/{key}", self._url):
+            try:
+                return await self._kv.update(key, value, last=revision)
+            except nats.js.errors.KeyWrongLastSequenceError as exc:
+                raise ConflictError(
+                    f"KV key {key!r} in bucket {self._bucket} is no longer at revision "
+                    f"{revision} (another writer changed or deleted it): read it again "
+                    "and retry"
+                ) from exc
+
+    async def delete(self, key: str) -> None:
+        validate_kv_key(key)
+        with translate_errors(f"delete KV {self._bucket}/{key}", self._url):
+            await self._kv.delete(key)
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        with translate_errors(f"list KV {self._bucket}", self._url):
+            try:
+                keys = await self._kv.keys()
+            except nats.js.errors.NoKeysError:
+                return []
+        return sorted(k for k in keys if k.startswith(prefix))

@@ -1,0 +1,222 @@
+""":class:`MemoryBus`: an in-process :class:`~runner.bus.base.Bus` for unit tests.
+
+It keeps JetStream's semantics that the controller depends on, so a test
+that passes against it means the same against NATS:
+
+- messages are stored once and encoded exactly as on NATS (structured
+  CloudEvents), and consumers decode them the same way;
+- a ``Nats-Msg-Id`` seen within the dedup window is dropped (counted in
+  ``stats["duplicates"]``);
+- durable pull consumers keep their position, redeliver on ``nak`` (after
+  its delay) and when ``ack_wait`` expires, stop on ``term``, and share
+  messages between handles of the same name;
+- KV revisions come from one counter per bucket; a create of an existing
+  key or an update at a stale revision raises :class:`ConflictError`.
+
+It also exposes what tests want to look at: :attr:`messages` and
+:attr:`dead_letters`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+
+from runner.bus.base import (
+    DEAD_LETTER_REASON_HEADER,
+    DEAD_LETTER_SUBJECT_HEADER,
+    Deliver,
+    Delivery,
+    header_value,
+    subject_matches,
+    validate_kv_key,
+)
+from runner.bus.memory_consumer import ConsumerState, MemoryConsumer, StoredMessage
+from runner.bus.streams import DEAD_LETTER_SUBJECTS, MAX_VALUE_BYTES
+from runner.bus.subscription import SUBSCRIBE_BATCH, iterate_events
+from runner.errors import BusError, BusUnavailableError, ConflictError
+from runner.events.codec import MSG_ID_HEADER, encode
+from runner.events.envelope import Event
+from runner.events.kinds import DEAD_LETTER_SUBJECT, STREAM_SUBJECTS, validate_name
+
+__all__ = ["MemoryBus", "StoredMessage"]
+
+
+class MemoryBus:
+    """A faithful fake of :class:`~runner.bus.client.NatsBus`; see the module doc."""
+
+    url = "memory://"
+
+    def __init__(self, *, duplicate_window: float = 120.0) -> None:
+        self.duplicate_window = duplicate_window
+        self.messages: list[StoredMessage] = []
+        """The events stream, in order (sequence = index + 1)."""
+        self.dead_letters: list[StoredMessage] = []
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("published", "duplicates", "dead_letters", "decode_failures"), 0
+        )
+        self._ensured = False
+        self._closed = False
+        self._seen: dict[str, float] = {}
+        self._consumers: dict[str, ConsumerState] = {}
+        self._changed = asyncio.Event()
+        self._kv: dict[str, tuple[bytes, int]] = {}
+        self._kv_revision = 0
+
+    # -- plumbing ---------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._closed:
+            raise BusUnavailableError("the memory bus is closed")
+        if not self._ensured:
+            raise BusError("memory:// has no streams yet: call ensure_streams() first")
+
+    def _notify(self) -> None:
+        """Wake every waiting fetch: something arrived or became due."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_changed(self, timeout: float) -> None:
+        changed = self._changed
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                await changed.wait()
+        except TimeoutError:
+            pass
+
+    # -- streams ----------------------------------------------------------
+
+    async def ensure_streams(self) -> None:
+        self._ensured = True
+
+    async def publish(self, event: Event) -> None:
+        body, headers = encode(event)
+        await self.publish_raw(event.subject, body, headers)
+
+    async def publish_raw(
+        self, subject: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._check()
+        if subject_matches(DEAD_LETTER_SUBJECTS, subject):
+            self.dead_letters.append(
+                StoredMessage.of(len(self.dead_letters), subject, body, headers)
+            )
+            return
+        if not subject_matches(STREAM_SUBJECTS, subject):
+            raise BusError(f"publish to {subject}: no stream stores this subject on memory://")
+        msg_id = (headers or {}).get(MSG_ID_HEADER)
+        now = time.monotonic()
+        if msg_id is not None:
+            self._forget_before(now - self.duplicate_window)
+            if msg_id in self._seen:
+                self.stats["duplicates"] += 1
+                return
+            self._seen[msg_id] = now
+        self.messages.append(StoredMessage.of(len(self.messages), subject, body, headers))
+        self.stats["published"] += 1
+        self._notify()
+
+    def _forget_before(self, cutoff: float) -> None:
+        # Insertion order is time order, so expired ids are at the front.
+        while self._seen:
+            oldest, at = next(iter(self._seen.items()))
+            if at > cutoff:
+                return
+            del self._seen[oldest]
+
+    async def dead_letter(
+        self, subject: str, body: bytes, headers: Mapping[str, str] | None, reason: str
+    ) -> None:
+        marked = dict(headers or {})
+        marked[DEAD_LETTER_SUBJECT_HEADER] = header_value(subject)
+        marked[DEAD_LETTER_REASON_HEADER] = header_value(reason)
+        await self.publish_raw(DEAD_LETTER_SUBJECT, body, marked)
+        self.stats["dead_letters"] += 1
+
+    # -- consumers --------------------------------------------------------
+
+    def _consumer_state(
+        self, name: str, filter_subject: str, ack_wait: float, deliver: Deliver, acking: bool
+    ) -> ConsumerState:
+        state = self._consumers.get(name)
+        if state is None:
+            start = 0 if deliver == "all" else len(self.messages)
+            state = ConsumerState(name, filter_subject, ack_wait, acking, next_index=start)
+            self._consumers[name] = state
+        state.filter_subject = filter_subject  # NATS lets a durable change its filter
+        state.ack_wait = ack_wait
+        return state
+
+    async def pull_consumer(
+        self, durable: str, filter_subject: str = STREAM_SUBJECTS, *, ack_wait: float = 30.0
+    ) -> MemoryConsumer:
+        self._check()
+        validate_name(durable, "consumer")
+        state = self._consumer_state(durable, filter_subject, ack_wait, "all", acking=True)
+        return MemoryConsumer(self, state)
+
+    def subscribe(
+        self, filter_subject: str, *, durable: str | None = None, deliver: Deliver = "all"
+    ) -> AsyncIterator[Event]:
+        if durable is not None:
+            validate_name(durable, "consumer")
+
+        async def open_consumer() -> MemoryConsumer:
+            self._check()
+            name = durable or f"_ephemeral-{id(object())}"
+            state = self._consumer_state(name, filter_subject, 30.0, deliver, durable is not None)
+            state.max_ack_pending = SUBSCRIBE_BATCH
+            return MemoryConsumer(self, state, ephemeral=durable is None)
+
+        return iterate_events(
+            open_consumer, acking=durable is not None, on_undecodable=self._count_undecodable
+        )
+
+    def _count_undecodable(self, delivery: Delivery) -> None:
+        self.stats["decode_failures"] += 1
+
+    def _drop_consumer(self, name: str) -> None:
+        self._consumers.pop(name, None)
+
+    # -- KV ---------------------------------------------------------------
+
+    async def kv_get(self, key: str) -> tuple[bytes, int] | None:
+        self._check()
+        return self._kv.get(validate_kv_key(key))
+
+    async def kv_create(self, key: str, value: bytes) -> int:
+        self._check()
+        if validate_kv_key(key) in self._kv:
+            raise ConflictError(f"KV key {key!r} already exists in bucket memory")
+        return self._kv_put(key, value)
+
+    async def kv_update(self, key: str, value: bytes, revision: int) -> int:
+        self._check()
+        current = self._kv.get(validate_kv_key(key))
+        # Like NATS: revision 0 means "expect no value".
+        if (current[1] if current else 0) != revision:
+            raise ConflictError(
+                f"KV key {key!r} in bucket memory is no longer at revision {revision}"
+            )
+        return self._kv_put(key, value)
+
+    def _kv_put(self, key: str, value: bytes) -> int:
+        if len(value) > MAX_VALUE_BYTES:
+            raise BusError(f"KV value for {key!r} is {len(value)} bytes; max {MAX_VALUE_BYTES}")
+        self._kv_revision += 1
+        self._kv[key] = (bytes(value), self._kv_revision)
+        return self._kv_revision
+
+    async def kv_delete(self, key: str) -> None:
+        self._check()
+        if self._kv.pop(validate_kv_key(key), None) is not None:
+            self._kv_revision += 1  # the tombstone takes a revision on NATS too
+
+    async def kv_keys(self, prefix: str = "") -> list[str]:
+        self._check()
+        return sorted(k for k in self._kv if k.startswith(prefix))
+
+    async def close(self) -> None:
+        self._closed = True
+        self._notify()
