@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.s3"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.nats"]
 
 
 @pytest.fixture(autouse=True)
