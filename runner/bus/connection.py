@@ -128,6 +128,11 @@ class _Callbacks:
         self.last_error = exc
         level = logging.WARNING if self.connected else logging.DEBUG
         log.log(level, "NATS %s: %s", self.url, self.describe(exc))
+        if not self.connected and _is_auth_failure(exc):
+            # Wrong credentials stay wrong: make nats-py's first-connect loop
+            # give up now (it checks this option right after this callback)
+            # instead of retrying until the timeout.
+            self.client.options["allow_reconnect"] = False
 
     async def disconnected(self) -> None:
         # nats-py calls this on a deliberate close() too; only a lost link matters.
@@ -175,12 +180,17 @@ async def open_connection(settings: NatsSettings, url: str) -> Client:
     return client
 
 
+def _is_auth_failure(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in text
+
+
 def _connect_error(
     shown: str, timeout: float, callbacks: _Callbacks, exc: BaseException
 ) -> Exception:
     cause = callbacks.last_error or exc
     why = callbacks.describe(cause)
-    if isinstance(cause, nats.errors.AuthorizationError) or "authoriz" in str(cause).lower():
+    if _is_auth_failure(cause):
         return ConfigError(
             f"NATS at {shown} rejected the credentials ({why}): check RUNNER_NATS_USER / "
             "RUNNER_NATS_PASSWORD, RUNNER_NATS_TOKEN or RUNNER_NATS_CREDS_FILE"
