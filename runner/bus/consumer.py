@@ -110,7 +110,9 @@ class NatsConsumer:
         with translate_errors(what, self._target.url):
             try:
                 msgs = await self._sub.fetch(batch=batch, timeout=timeout)
-            except nats.errors.TimeoutError:
+            except TimeoutError:
+                # nats.errors.TimeoutError, or the builtin one nats-py raises
+                # itself when the deadline runs out between two pull requests.
                 return []
         return [self._delivery(m) for m in msgs]
 
