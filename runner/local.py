@@ -115,6 +115,10 @@ class LocalStack:
                 await asyncio.wait_for(asyncio.shield(self._controller_task), timeout=10)
             except TimeoutError:
                 self._controller_task.cancel()
+            except Exception as exc:
+                # The controller died earlier; the rest must still be closed (above
+                # all the nats-server, which would otherwise outlive us).
+                log.error("the controller had stopped: %s", exc)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._controller_task
         if self.executor is not None:
