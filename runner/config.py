@@ -1,25 +1,66 @@
-"""Typed settings: the one place that reads the environment.
+"""Typed settings: the one place that reads the environment and ``runner.toml``.
 
 Precedence: explicit values (CLI flags, test injection) > environment >
-``runner.toml`` in the home's parent directory > defaults. Environment names:
-``RUNNER_*`` plus the ecosystem's own ``NATS_URL``, ``AWS_*`` /
-``AWS_ENDPOINT_URL_S3``, ``KUBECONFIG`` and ``OTEL_*`` (read by their
-libraries). With nothing set, everything is embedded under ``.runner/``.
+``runner.toml`` (in the current directory, or the file ``--config`` /
+``RUNNER_CONFIG`` names) > defaults; :func:`load_settings` applies it.
+Environment names: ``RUNNER_*`` plus the ecosystem's own ``NATS_URL``,
+``AWS_*`` / ``AWS_ENDPOINT_URL_S3``, ``KUBECONFIG`` and ``OTEL_*`` (read by
+their libraries). With nothing set, everything is embedded under ``.runner/``.
+
+``runner.toml`` mirrors the objects: top-level ``home``, ``executor``,
+``log_level``; tables ``[nats]``, ``[store]`` (the :class:`StoreSettings`,
+``Settings.storage`` in Python) and ``[local]``. Relative paths in it are
+relative to the file. :func:`describe_settings` lists every setting with its
+environment names, key, flag and default: ``docs/configuration.md`` is
+generated from it.
 """
 
 from __future__ import annotations
 
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Union
 
-from pydantic import AliasChoices, Field, SecretStr
+import pydantic
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from runner.errors import ConfigError
+
+__all__ = [
+    "CONFIG_ENV",
+    "CONFIG_FILE",
+    "LocalExecutorSettings",
+    "NatsSettings",
+    "SettingInfo",
+    "Settings",
+    "StoreSettings",
+    "describe_settings",
+    "load_settings",
+    "read_config_file",
+]
+
+CONFIG_FILE = "runner.toml"
+"""Looked for in the current directory when no config file is named."""
+CONFIG_ENV = "RUNNER_CONFIG"
+"""Environment variable naming the config file (``--config`` wins over it)."""
 
 
 class NatsSettings(BaseSettings):
     """How to reach NATS. No URL = start the embedded nats-server."""
 
-    model_config = SettingsConfigDict(env_prefix="RUNNER_NATS_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_NATS_",
+        extra="ignore",
+        populate_by_name=True,
+        use_attribute_docstrings=True,
+    )
 
     url: str | None = Field(
         default=None, validation_alias=AliasChoices("NATS_URL", "RUNNER_NATS_URL")
@@ -55,7 +96,10 @@ class StoreSettings(BaseSettings):
     """Where artifacts, cache manifests and code packages live."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RUNNER_STORE_", extra="ignore", populate_by_name=True
+        env_prefix="RUNNER_STORE_",
+        extra="ignore",
+        populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
     uri: str | None = Field(default=None, validation_alias=AliasChoices("RUNNER_STORE"))
@@ -74,7 +118,11 @@ class StoreSettings(BaseSettings):
 
 
 class LocalExecutorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RUNNER_LOCAL_", extra="ignore")
+    """How the local executor runs steps as processes on this machine."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_LOCAL_", extra="ignore", use_attribute_docstrings=True
+    )
 
     concurrency: int | None = None
     """Steps running at once; unset = CPU count."""
@@ -87,18 +135,250 @@ class LocalExecutorSettings(BaseSettings):
 class Settings(BaseSettings):
     """Everything runner reads from its environment."""
 
-    model_config = SettingsConfigDict(env_prefix="RUNNER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_", extra="ignore", use_attribute_docstrings=True
+    )
 
     home: Path = Path(".runner")
     """State directory of the embedded default (nats data, file store, pid files)."""
     executor: Literal["local", "kubernetes"] = "local"
     """Where steps run."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    """Level of runner's own log messages on stderr (case-insensitive)."""
     nats: NatsSettings = Field(default_factory=NatsSettings)
     storage: StoreSettings = Field(default_factory=StoreSettings)
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     def store_uri(self) -> str:
         """The store URI, defaulting to a file store under the home."""
         if self.storage.uri:
             return self.storage.uri
         return (self.home.resolve() / "store").as_uri()
+
+
+# --- runner.toml and flags ---------------------------------------------------
+
+_SECTIONS: dict[str, tuple[str, type[BaseSettings]]] = {
+    "nats": ("nats", NatsSettings),
+    "store": ("storage", StoreSettings),
+    "local": ("local", LocalExecutorSettings),
+}
+"""runner.toml table -> (attribute of :class:`Settings`, settings class)."""
+_TOP_LEVEL = ("home", "executor", "log_level")
+
+
+def load_settings(
+    *,
+    home: Path | str | None = None,
+    store: str | None = None,
+    nats: str | None = None,
+    executor: str | None = None,
+    log_level: str | None = None,
+    config_file: Path | str | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Settings from flags (the arguments) > environment > runner.toml > defaults.
+
+    ``config_file`` (else ``$RUNNER_CONFIG``) must exist when given; otherwise
+    ``runner.toml`` in ``cwd`` (default: the current directory) is read if present.
+    Raises :class:`~runner.errors.ConfigError` naming the bad value and where it came from.
+    """
+    path = _config_path(config_file, cwd or Path.cwd())
+    table = read_config_file(path) if path is not None else {}
+    origin = f"{path}" if path is not None else CONFIG_FILE
+    nested: dict[str, BaseSettings] = {}
+    flags_of = {"nats": {"url": nats}, "store": {"uri": store}, "local": {}}
+    for section, (attribute, cls) in _SECTIONS.items():
+        nested[attribute] = _layer(
+            cls, table.get(section, {}), flags_of[section], f"{origin} [{section}]"
+        )
+    top_file = {k: v for k, v in table.items() if k in _TOP_LEVEL}
+    top_flags = {"home": home, "executor": executor, "log_level": log_level}
+    top = _layer(Settings, top_file, top_flags, origin)
+    assert isinstance(top, Settings)
+    return top.model_copy(update=nested)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Parse and check ``runner.toml``: known keys only, relative paths made absolute."""
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    checked: dict[str, Any] = {}
+    for key, value in table.items():
+        if key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: '{key}' must be a table ([{key}]), not a value")
+            cls = _SECTIONS[key][1]
+            checked[key] = _check_keys(path, f"[{key}] ", value, cls)
+        elif key in _TOP_LEVEL:
+            checked.update(_check_keys(path, "", {key: value}, Settings))
+        else:
+            known = ", ".join([*_TOP_LEVEL, *(f"[{s}]" for s in _SECTIONS)])
+            raise ConfigError(f"{path}: unknown setting '{key}'; known: {known}")
+    return checked
+
+
+def _check_keys(
+    path: Path, where: str, values: dict[str, Any], cls: type[BaseSettings]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in cls.model_fields:
+            known = ", ".join(cls.model_fields)
+            raise ConfigError(f"{path}: unknown setting {where}'{key}'; known: {known}")
+        if isinstance(value, str) and _is_path_field(cls, key) and not Path(value).is_absolute():
+            value = str((path.parent / value).resolve())
+        out[key] = value
+    return out
+
+
+def _is_path_field(cls: type[BaseSettings], name: str) -> bool:
+    annotation = cls.model_fields[name].annotation
+    return annotation is Path or Path in typing.get_args(annotation)
+
+
+def _config_path(explicit: Path | str | None, cwd: Path) -> Path | None:
+    named = explicit if explicit is not None else os.environ.get(CONFIG_ENV) or None
+    if named is not None:
+        path = Path(named).expanduser()
+        path = path if path.is_absolute() else cwd / path
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {named} does not exist: fix --config / {CONFIG_ENV}, or drop it"
+            )
+        return path
+    default = cwd / CONFIG_FILE
+    return default if default.is_file() else None
+
+
+def _layer(
+    cls: type[BaseSettings], from_file: Mapping[str, Any], flags: Mapping[str, Any], origin: str
+) -> BaseSettings:
+    """One settings object with flags > environment > file > defaults."""
+    try:
+        from_env = cls()
+    except pydantic.ValidationError as exc:
+        raise _config_error(exc, cls, "env") from None
+    env = {name: getattr(from_env, name) for name in from_env.model_fields_set}
+    given = {k: v for k, v in flags.items() if v is not None}
+    # Which layer gave each value, to say where to fix a bad one.
+    sources = {
+        **dict.fromkeys(from_file, origin),
+        **dict.fromkeys(env, "env"),
+        **dict.fromkeys(given, "flag"),
+    }
+    try:
+        return cls(**{**from_file, **env, **given})
+    except pydantic.ValidationError as exc:
+        raise _config_error(exc, cls, None, sources) from None
+
+
+def _config_error(
+    exc: pydantic.ValidationError,
+    cls: type[BaseSettings],
+    default_origin: str | None,
+    sources: Mapping[str, str] | None = None,
+) -> ConfigError:
+    error = exc.errors()[0]
+    name = str(error["loc"][0]) if error["loc"] else "?"
+    # An environment value is reported under its alias (NATS_URL): map it back.
+    field = next((f for f in cls.model_fields if name == f or name in _env_names(cls, f)), None)
+    name = field or name
+    origin = default_origin or (sources or {}).get(name, "defaults")
+    if origin == "env" and field is not None:
+        origin = "environment variable " + " / ".join(_env_names(cls, field))
+    elif origin == "flag":
+        origin = "command-line flag"
+    value = error.get("input")
+    shown = "***" if field and _is_secret(cls, field) else repr(value)
+    return ConfigError(
+        f"setting '{name}' = {shown} from {origin} is invalid: {error['msg']}; fix it there"
+    )
+
+
+def _is_secret(cls: type[BaseSettings], name: str) -> bool:
+    annotation = cls.model_fields[name].annotation
+    return annotation is SecretStr or SecretStr in typing.get_args(annotation)
+
+
+def _env_names(cls: type[BaseSettings], name: str) -> list[str]:
+    alias = cls.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return [(prefix + name).upper()]
+
+
+# --- the reference (docs/configuration.md is generated from it) --------------
+
+_FLAGS = {
+    "home": "--home",
+    "executor": "--executor",
+    "log_level": "--log-level",
+    "nats.url": "--nats",
+    "store.uri": "--store",
+}
+
+
+@dataclass(frozen=True)
+class SettingInfo:
+    """One setting as a user sees it."""
+
+    key: str
+    """The runner.toml key: ``home`` or ``section.name``."""
+    env: tuple[str, ...]
+    flag: str | None
+    type: str
+    default: str
+    doc: str
+
+
+def describe_settings() -> list[SettingInfo]:
+    """Every setting, in declaration order, for docs and ``runner config``."""
+    groups: list[tuple[str, type[BaseSettings]]] = [("", Settings)]
+    groups += [(section, cls) for section, (_, cls) in _SECTIONS.items()]
+    found: list[SettingInfo] = []
+    for section, cls in groups:
+        for name, field in cls.model_fields.items():
+            if section == "" and name not in _TOP_LEVEL:
+                continue
+            key = f"{section}.{name}" if section else name
+            found.append(
+                SettingInfo(
+                    key=key,
+                    env=tuple(_env_names(cls, name)),
+                    flag=_FLAGS.get(key),
+                    type=_type_name(field.annotation),
+                    default=_default_text(field.default),
+                    doc=" ".join((field.description or "").split()),
+                )
+            )
+    return found
+
+
+def _type_name(annotation: Any) -> str:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return " | ".join(str(a) for a in typing.get_args(annotation))
+    if origin in (Union, types.UnionType) and len(args) == 1:
+        return _type_name(args[0])
+    names = {Path: "path", SecretStr: "secret", str: "string", int: "integer", float: "number"}
+    return names.get(annotation, "boolean" if annotation is bool else str(annotation))
+
+
+def _default_text(value: Any) -> str:
+    if value is None or value is PydanticUndefined:
+        return "unset"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -40,7 +40,16 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(USER_ERROR_EXIT) from None
 
 
-_COMMAND_MODULES = ("runner.cli.compile",)
+_COMMAND_MODULES = (
+    "runner.cli.run",
+    "runner.cli.up",
+    "runner.cli.runs",
+    "runner.cli.logs",
+    "runner.cli.events",
+    "runner.cli.cache",
+    "runner.cli.compile",
+    "runner.cli.config",
+)
 
 
 def _register() -> None:

@@ -1,0 +1,108 @@
+"""``runner config show`` and ``runner config docs``: the settings as resolved, and their reference.
+
+``show`` prints the effective settings after flags, environment and
+``runner.toml`` are layered (secrets as ``***``). ``docs`` prints the
+Markdown table of every setting that ``docs/configuration.md`` embeds; a
+test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import typer
+from pydantic import SecretStr
+
+from runner.cli.app import user_errors
+from runner.cli.options import (
+    ConfigOption,
+    ExecutorOption,
+    HomeOption,
+    JsonOption,
+    LogLevelOption,
+    NatsOption,
+    StoreOption,
+    build_settings,
+)
+from runner.config import SettingInfo, Settings, describe_settings
+
+__all__ = ["reference_markdown", "register"]
+
+config_app = typer.Typer(help="Settings: flags > environment > runner.toml > defaults.")
+
+
+@config_app.command("show")
+def show_command(
+    json_output: JsonOption = False,
+    home: HomeOption = None,
+    store: StoreOption = None,
+    nats: NatsOption = None,
+    executor: ExecutorOption = None,
+    config: ConfigOption = None,
+    log_level: LogLevelOption = None,
+) -> None:
+    """Print the effective settings (secrets hidden)."""
+    with user_errors():
+        settings = build_settings(
+            home=home,
+            store=store,
+            nats=nats,
+            executor=executor,
+            config=config,
+            log_level=log_level,
+        )
+    values = effective(settings)
+    if json_output:
+        typer.echo(json.dumps(values, indent=2))
+        return
+    width = max(len(k) for k in values)
+    for key, value in values.items():
+        shown = "unset" if value is None else value
+        typer.echo(f"{key:<{width}}  {shown}")
+
+
+def effective(settings: Settings) -> dict[str, Any]:
+    """``{"home": ..., "nats.url": ..., "store.uri": ...}`` in reference order."""
+    sections = {"nats": settings.nats, "store": settings.storage, "local": settings.local}
+    values: dict[str, Any] = {}
+    for info in describe_settings():
+        section, _, name = info.key.rpartition(".")
+        value = getattr(sections[section] if section else settings, name)
+        if isinstance(value, SecretStr):
+            value = "***"
+        values[info.key] = value if value is None else _plain(value)
+    values["home"] = str(settings.home.resolve())
+    values["store.uri"] = settings.store_uri()  # the default spelled out
+    return values
+
+
+def _plain(value: Any) -> Any:
+    return value if isinstance(value, bool | int | float | str) else str(value)
+
+
+@config_app.command("docs")
+def docs_command() -> None:
+    """Print the Markdown reference of every setting (as in docs/configuration.md)."""
+    typer.echo(reference_markdown(), nl=False)
+
+
+def reference_markdown(infos: list[SettingInfo] | None = None) -> str:
+    """One table row per setting: runner.toml key, environment, flag, type, default, meaning."""
+    rows = [
+        "| runner.toml key | Environment | Flag | Type | Default | Meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    for info in infos or describe_settings():
+        env = ", ".join(f"`{e}`" for e in info.env)
+        flag = f"`{info.flag}`" if info.flag else ""
+        doc = info.doc.replace("``", "`").replace("|", "\\|")
+        rows.append(
+            f"| `{info.key}` | {env} | {flag} | {info.type.replace('|', 'or')} | "
+            f"`{info.default}` | {doc} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(config_app, name="config")

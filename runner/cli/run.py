@@ -1,0 +1,221 @@
+"""``runner run PATH[:FUNC]``: compile, submit, follow the run, exit with its outcome.
+
+Exit status: 0 the run succeeded, 1 it failed or was cancelled, 2 a user
+mistake (bad file, parameter, setting, unreachable NATS or store), 130
+interrupted (Ctrl-C requests cancellation of the run, waits briefly for it).
+With ``--json`` the progress goes to stderr and only the run record to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import typer
+
+from runner.api import RunHandle, submit
+from runner.cli.aio import INTERRUPTED_EXIT, Interrupts, run_async
+from runner.cli.app import user_errors
+from runner.cli.options import (
+    ConfigOption,
+    ExecutorOption,
+    HomeOption,
+    LogLevelOption,
+    NatsOption,
+    StoreOption,
+    build_settings,
+)
+from runner.cli.params import parse_params
+from runner.cli.progress import ProgressView, RunProgress, make_view
+from runner.cli.runstate import final_state
+from runner.cli.stack import describe_stack, open_stack, shared_stack_url
+from runner.cli.summary import summary_lines
+from runner.config import Settings
+from runner.core.state import RunState, RunStatus
+from runner.dsl.loader import LoadedPipeline, load_pipeline
+from runner.errors import ConfigError
+from runner.events.kinds import TERMINAL_RUN_KINDS, validate_name
+from runner.records import RunRecord
+
+__all__ = ["register"]
+
+CANCEL_GRACE_SECONDS = 15.0
+"""How long an interrupted ``runner run`` waits for the run to confirm cancellation."""
+STUCK_HINT_SECONDS = 15.0
+"""After this long with no controller reaction, say what is probably missing."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    params: dict[str, Any]
+    no_cache: bool
+    experiment: str
+    detach: bool
+    json: bool
+    plain: bool
+
+
+def run_command(
+    target: Annotated[str, typer.Argument(help="path/to/pipeline.py, optionally :pipeline_func")],
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", metavar="NAME=VALUE", help="A pipeline parameter."),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step; do not use cached results.")
+    ] = False,
+    experiment: Annotated[
+        str, typer.Option("--experiment", help="Experiment to file the run under.")
+    ] = "default",
+    detach: Annotated[
+        bool,
+        typer.Option("--detach", help="Submit, print the run id and return (needs `runner up`)."),
+    ] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the run record as JSON on stdout.")
+    ] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="One line per change, even on a terminal.")
+    ] = False,
+    home: HomeOption = None,
+    store: StoreOption = None,
+    nats: NatsOption = None,
+    executor: ExecutorOption = None,
+    config: ConfigOption = None,
+    log_level: LogLevelOption = None,
+) -> None:
+    """Run a pipeline and show its progress; exit 0 if it succeeded."""
+    with user_errors():
+        settings = build_settings(
+            home=home,
+            store=store,
+            nats=nats,
+            executor=executor,
+            config=config,
+            log_level=log_level,
+        )
+        loaded = load_pipeline(target)
+        spec = loaded.pipeline.compile()
+        options = RunOptions(
+            params=parse_params(spec, param or []),
+            no_cache=no_cache,
+            experiment=validate_name(experiment, "experiment"),
+            detach=detach,
+            json=json_output,
+            plain=plain,
+        )
+        if detach and shared_stack_url(settings) is None:
+            raise ConfigError(
+                "--detach needs a controller that outlives this command: start `runner up` "
+                "(in another terminal, same --home) or point --nats / NATS_URL at a running "
+                "stack, then run again"
+            )
+        code = run_async(_run(settings, loaded, [t.name for t in spec.tasks], options))
+    raise typer.Exit(code)
+
+
+async def _run(
+    settings: Settings, loaded: LoadedPipeline, tasks: list[str], options: RunOptions
+) -> int:
+    async with open_stack(settings, controller=False if options.detach else None) as stack:
+        handle = await submit(
+            loaded.pipeline,
+            options.params,
+            bus=stack.bus,
+            store=stack.store,
+            no_cache=options.no_cache,
+            experiment=options.experiment,
+            source_root=loaded.source_root,
+            requested_by="cli",
+        )
+        if options.detach:
+            _print_detached(handle, options.json)
+            return 0
+        out = sys.stderr if options.json else sys.stdout
+        progress = RunProgress(handle.run_id, tasks)
+        view = make_view(progress, out, plain=options.plain)
+        view.note(
+            f"run {handle.run_id}: pipeline {handle.pipeline}, {len(tasks)} step(s), "
+            f"on {describe_stack(stack)}"
+        )
+        with Interrupts() as interrupts:
+            with view:
+                state, interrupted = await _follow_or_cancel(handle, view, interrupts)
+            if state is not None:
+                record = RunRecord.from_state(state, order=tasks)
+                outputs = stack.store.uri_for(f"runs/{handle.run_id}")
+                print("\n".join(summary_lines(record, outputs)), file=out, flush=True)
+                if options.json:
+                    print(record.model_dump_json(indent=2), flush=True)
+        if interrupted:
+            return INTERRUPTED_EXIT
+        return 0 if state is not None and state.status is RunStatus.SUCCEEDED else 1
+
+
+def _print_detached(handle: RunHandle, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps({"run_id": handle.run_id, "pipeline": handle.pipeline}))
+    else:
+        typer.echo(handle.run_id)
+        typer.echo(
+            f"follow it with: runner status {handle.run_id}  |  runner events --follow "
+            f"--run {handle.run_id}",
+            err=True,
+        )
+
+
+async def _follow_or_cancel(
+    handle: RunHandle, view: ProgressView, interrupts: Interrupts
+) -> tuple[RunState | None, bool]:
+    """Follow the run to its end; on Ctrl-C request cancellation and wait a little for it."""
+    follow = asyncio.create_task(_follow(handle, view), name=f"follow:{handle.run_id}")
+    stop = asyncio.create_task(interrupts.wait(), name="wait-for-ctrl-c")
+    hint = asyncio.create_task(_hint_if_stuck(view), name="stuck-hint")
+    try:
+        await asyncio.wait({follow, stop}, return_when=asyncio.FIRST_COMPLETED)
+        if follow.done():
+            return follow.result(), False
+        view.note(
+            f"interrupted: cancelling run {handle.run_id} (Ctrl-C again to leave it as it is)"
+        )
+        await handle.cancel(reason="interrupted in `runner run` (Ctrl-C)", requested_by="cli")
+        done, _ = await asyncio.wait({follow}, timeout=CANCEL_GRACE_SECONDS)
+        if not done:
+            view.note(
+                f"the run did not confirm cancellation within {CANCEL_GRACE_SECONDS:g}s; "
+                f"check it with `runner status {handle.run_id}`"
+            )
+            return None, True
+        return follow.result(), True
+    finally:
+        for task in (follow, stop, hint):
+            task.cancel()
+        await asyncio.gather(follow, stop, hint, return_exceptions=True)
+
+
+async def _follow(handle: RunHandle, view: ProgressView) -> RunState:
+    events = handle.events()
+    try:
+        async for event in events:
+            view.update(event)
+            if event.kind in TERMINAL_RUN_KINDS:
+                break
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]
+    return await final_state(handle.bus, handle.run_id)
+
+
+async def _hint_if_stuck(view: ProgressView) -> None:
+    await asyncio.sleep(STUCK_HINT_SECONDS)
+    if view.progress.state == "requested":
+        view.note(
+            "no controller has picked up the run yet: is `runner up` (or the cluster's "
+            "controller) running for this NATS?"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)

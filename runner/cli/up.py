@@ -1,0 +1,84 @@
+"""``runner up``: the long-lived local stack (nats-server + controller) in the foreground.
+
+Prints where it serves (the NATS URL other tools connect to, the store, the
+nats-server pid) and a ``ready`` line, then runs until Ctrl-C / SIGTERM and
+stops cleanly (controller, executor, clients, then the server it started):
+exit status 0. While it runs, ``runner run`` in the same home (or with
+``NATS_URL`` set to its URL) submits to it instead of starting its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from runner.cli.app import user_errors
+from runner.cli.options import (
+    ConfigOption,
+    ExecutorOption,
+    HomeOption,
+    LogLevelOption,
+    NatsOption,
+    StoreOption,
+    build_settings,
+)
+from runner.cli.stack import check_executor, read_up, remove_up, write_up
+from runner.config import Settings
+from runner.errors import ConfigError
+from runner.local import LocalStack
+from runner.service import serve
+
+__all__ = ["register"]
+
+
+def up_command(
+    home: HomeOption = None,
+    store: StoreOption = None,
+    nats: NatsOption = None,
+    executor: ExecutorOption = None,
+    config: ConfigOption = None,
+    log_level: LogLevelOption = None,
+) -> None:
+    """Run the local stack (nats-server + controller) until Ctrl-C."""
+    with user_errors():
+        settings = build_settings(
+            home=home,
+            store=store,
+            nats=nats,
+            executor=executor,
+            config=config,
+            log_level=log_level,
+        )
+        check_executor(settings, in_process=True)
+        home_dir = settings.home.resolve()
+        running = read_up(home_dir)
+        if running is not None:
+            raise ConfigError(
+                f"`runner up` already runs for {home_dir} (pid {running.pid}, NATS "
+                f"{running.nats_url}): use it, or stop it first (Ctrl-C in its terminal)"
+            )
+        home_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            asyncio.run(serve(settings, on_ready=lambda stack: _ready(settings, stack)))
+        finally:
+            remove_up(home_dir)
+    typer.echo("runner up: stopped")
+
+
+def _ready(settings: Settings, stack: LocalStack) -> None:
+    url = stack.nats_url or "?"
+    write_up(settings.home.resolve(), url)
+    server = (
+        f"nats-server pid {stack.embedded.pid}"
+        if stack.embedded is not None
+        else "external nats-server"
+    )
+    typer.echo(f"runner up: home {settings.home.resolve()}")
+    typer.echo(f"  NATS:  {url}  ({server}; export NATS_URL={url} for other tools)")
+    typer.echo(f"  store: {stack.store.uri}")
+    typer.echo("ready: runs in this home go to this stack; press Ctrl-C to stop")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up_command)
