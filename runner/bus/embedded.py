@@ -101,7 +101,7 @@ class EmbeddedNats:
         if running:
             raise BusError(
                 f"an embedded nats-server already runs on {self.data_dir} at {running}: "
-                "connect to it, or stop it first (`runner down`)"
+                "connect to it (runner.bus.discover), or stop the `runner up` that started it"
             )
         ports_dir = self.data_dir / "ports"
         ports_dir.mkdir(parents=True, exist_ok=True)
