@@ -55,7 +55,9 @@ JOIN = ComponentSpec(
 def chain_lengths(steps: int, chain: int = DEFAULT_CHAIN) -> list[int]:
     """Lengths of the chains between ``root`` and ``join`` for ``steps`` steps in all."""
     if steps < 3:
-        raise ValueError(f"a synthetic DAG needs at least 3 steps (root, one chain step, join), not {steps}")
+        raise ValueError(
+            f"a synthetic DAG needs at least 3 steps (root, one chain step, join), not {steps}"
+        )
     if chain < 1:
         raise ValueError(f"chains need at least one step, not {chain}")
     body = steps - 2

@@ -97,9 +97,7 @@ def step_events(action: LaunchStep, now: datetime = _EPOCH) -> list[Event]:
         step=action.step,
         attempt=action.attempt,
         time=now,
-        data=StepLaunched(
-            attempt=action.attempt, executor="noop", launch_id=f"noop-{action.step}"
-        ),
+        data=StepLaunched(attempt=action.attempt, executor="noop", launch_id=f"noop-{action.step}"),
     )
     return [
         launched,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import resource
 import statistics
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,15 +16,9 @@ def median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def peak_rss_mib() -> tuple[float, float]:
-    """Peak resident memory of this process, and of its largest reaped child (MiB).
-
-    ``ru_maxrss`` is a high-water mark in KiB on Linux; the children figure is
-    the largest single child that has been waited for, not a sum.
-    """
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return own / 1024, children / 1024
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process (``ru_maxrss`` is in KiB on Linux), in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def vm_hwm_mib(pid: int | None) -> float | None:
@@ -37,12 +34,81 @@ def vm_hwm_mib(pid: int | None) -> float | None:
     return None
 
 
+_PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, resident pages), from ``/proc/<pid>/stat``."""
+    table: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue  # it ended while we looked
+        # The command name may hold spaces and parentheses: split after the last ')'.
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        table[int(entry)] = (int(fields[1]), int(fields[21]))
+    return table
+
+
+def tree_rss_mib(root: int) -> float:
+    """Resident memory of ``root`` and all its descendants together, now (MiB)."""
+    table = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += table.get(pid, (0, 0))[1]
+        stack.extend(children.get(pid, ()))
+    return total * _PAGE_MIB
+
+
+class TreeSampler:
+    """Polls the summed RSS of a process tree from a thread; keeps the peak.
+
+    Why sample: ``RUSAGE_CHILDREN`` reports the largest single child, and on
+    Linux a child's figure includes its parent's memory at fork time, so it
+    says nothing about the steps. A sample every ``interval`` seconds can miss
+    a spike shorter than that; the figure is a lower bound of the true peak.
+    """
+
+    def __init__(self, root: int, interval: float = 0.025) -> None:
+        self.root = root
+        self.interval = interval
+        self.peak_mib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="tree-sampler", daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            # /proc unavailable or a half-read entry: skip this sample.
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                self.peak_mib = max(self.peak_mib, tree_rss_mib(self.root))
+            self._stop.wait(self.interval)
+
+
 @dataclass
 class Result:
     """One workload on one system: the samples and what else was observed.
 
     ``samples`` are seconds per repetition; ``error`` says why there are none
-    (or fewer than asked). ``extra`` holds workload-specific figures.
+    (or fewer than asked). ``rss_self_mib``: peak of the measured process (the
+    one hosting the controller, or kfp's orchestrator); ``rss_tree_mib``: the
+    sampled peak of it with all its child processes (steps, nats-server)
+    together. ``extra`` holds workload-specific figures.
     """
 
     workload: str
@@ -50,7 +116,7 @@ class Result:
     samples: list[float] = field(default_factory=list)
     error: str | None = None
     rss_self_mib: float | None = None
-    rss_children_mib: float | None = None
+    rss_tree_mib: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,4 +134,4 @@ class Result:
         return cls(**known)
 
     def record_memory(self) -> None:
-        self.rss_self_mib, self.rss_children_mib = peak_rss_mib()
+        self.rss_self_mib = peak_rss_mib()

@@ -1,4 +1,4 @@
-"""Sources of the W1–W3 pipelines, generated for both systems from one template.
+"""Sources of the W1-W3 pipelines, generated for both systems from one template.
 
 Both systems run the same step logic: ``inc(x) = x + 1`` and a fan-in
 ``total(a0, …, a49) = a0 + … + a49``. Inputs are bound to outputs one by

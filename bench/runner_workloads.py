@@ -1,4 +1,4 @@
-"""W1–W3 on runner's embedded default: real nats-server, controller, local processes.
+"""W1-W3 on runner's embedded default: real nats-server, controller, local processes.
 
 Each workload gets a fresh home (private nats-server, file store) that is
 started once; the figure is the wall time of one run from ``submit`` to

@@ -69,14 +69,13 @@ async def controller_throughput(steps: int, home: Path, timeout: float) -> Resul
             started = time.perf_counter()
             await stack.bus.publish(run_requested(spec, run_id, spec_uri=spec_uri))
             try:
-                state = await handle.wait(timeout=timeout)
+                final = await handle.wait(timeout=timeout)
             except TimeoutError:
-                state = await handle.state()
-                result.error = f"over {timeout:.0f} s: {_progress(state, steps)}"
+                result.error = f"over {timeout:.0f} s: {_progress(await handle.state(), steps)}"
             else:
                 result.samples.append(time.perf_counter() - started)
-                if state.status.value != "succeeded":
-                    result.error = f"run ended {state.status.value}: {state.error}"
+                if final.status.value != "succeeded":
+                    result.error = f"run ended {final.status.value}: {final.error}"
             stats = controller.stats
             result.extra.update(
                 transitions=stats.events,

@@ -1,0 +1,179 @@
+"""Runs the workloads, each in a fresh worker process, and collects their results.
+
+The worker's process tree (its steps, its nats-server) is sampled from here
+for its peak memory, so the sampling thread never competes with the
+measured process for its GIL.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.config import BenchConfig
+from bench.kfp_env import KfpEnv
+from bench.measure import Result, TreeSampler
+from bench.pipelines import SourceTree
+
+REPO = Path(__file__).resolve().parent.parent
+KFP_SCRIPT = Path(__file__).resolve().parent / "kfp_script.py"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One worker process: a label for logs, the command, and a fallback result."""
+
+    label: str
+    workload: str
+    system: str
+    command: list[str]
+    timeout: float
+
+
+def _tail(path: Path, lines: int = 4) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+
+
+def run_job(job: Job, logs: Path) -> Result:
+    """Run ``job``; a failure becomes a result with ``error`` and no samples."""
+    log = logs / f"{job.label}.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            job.command, cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True
+        )
+        with TreeSampler(proc.pid) as sampler:
+            try:
+                out, _ = proc.communicate(timeout=job.timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                return Result(job.workload, job.system, error=f"worker over {job.timeout:.0f} s")
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        why = _tail(log) or f"exit code {proc.returncode}"
+        return Result(job.workload, job.system, error=why)
+    result = Result.from_json(json.loads(lines[-1]))
+    result.rss_tree_mib = sampler.peak_mib
+    return result
+
+
+def _worker(payload: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "bench.worker", json.dumps(payload)]
+
+
+def jobs_w123(config: BenchConfig, tree: SourceTree, work: Path, kfp: KfpEnv) -> Iterator[Job]:
+    for workload in ("w1", "w2", "w3"):
+        if not config.wants(workload):
+            continue
+        payload = {
+            "kind": "runner",
+            "workload": workload,
+            "pipeline_file": str(tree.runner_file),
+            "home": str(work / f"home-{workload}"),
+            "reps": config.reps,
+            "warmup": config.warmup,
+        }
+        yield Job(f"{workload}-runner", workload, "runner", _worker(payload), config.run_timeout)
+        if kfp.python is not None:
+            command = [
+                str(kfp.python),
+                str(KFP_SCRIPT),
+                workload,
+                "--pipeline-file",
+                str(tree.kfp_file),
+                "--workdir",
+                str(work / f"kfp-{workload}"),
+                "--reps",
+                str(config.reps),
+            ]
+            if config.warmup:
+                command.append("--warmup")
+            yield Job(f"{workload}-kfp", workload, "kfp", command, config.run_timeout)
+
+
+def run_all(
+    config: BenchConfig, tree: SourceTree, work: Path, kfp: KfpEnv, progress: Progress
+) -> list[Result]:
+    logs = work / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    results: list[Result] = []
+    for job in jobs_w123(config, tree, work, kfp):
+        progress(f"{job.workload} on {job.system}")
+        results.append(run_job(job, logs))
+    if config.wants("w4"):
+        results.extend(_run_w4(config, work, logs, progress))
+    return results
+
+
+def _run_w4(config: BenchConfig, work: Path, logs: Path, progress: Progress) -> list[Result]:
+    results: list[Result] = []
+    for steps in config.decide_sizes:
+        progress(f"w4 decide, {steps} steps")
+        payload = {"kind": "w4-decide", "steps": steps, "reps": config.reps}
+        job = Job(f"w4-decide-{steps}", "w4-decide", "runner", _worker(payload), config.run_timeout)
+        results.append(run_job(job, logs))
+    over: int | None = None
+    for steps in config.controller_sizes:
+        if over is not None:
+            results.append(
+                Result(
+                    "w4-controller",
+                    "runner",
+                    error=f"skipped: the {over}-step run did not finish",
+                    extra={"steps": steps},
+                )
+            )
+            continue
+        runs: list[Result] = []
+        for rep in range(config.reps):
+            progress(f"w4 controller, {steps} steps ({rep + 1}/{config.reps})")
+            payload = {
+                "kind": "w4-controller",
+                "steps": steps,
+                "home": str(work / f"home-w4-{steps}-{rep}"),
+                "timeout": config.controller_timeout,
+            }
+            label = f"w4-controller-{steps}-{rep}"
+            timeout = config.controller_timeout + 120
+            job = Job(label, "w4-controller", "runner", _worker(payload), timeout)
+            runs.append(run_job(job, logs))
+            if not runs[-1].samples:
+                over = steps
+                break
+        results.append(merge_runs(runs, steps))
+    return results
+
+
+def merge_runs(runs: list[Result], steps: int) -> Result:
+    """One result from repetitions that each ran in their own process.
+
+    Samples are pooled, memory is the largest seen, ``extra`` is the last
+    run's; an error is kept only when no repetition produced a sample.
+    """
+    merged = Result(runs[0].workload, runs[0].system, extra={"steps": steps})
+    for run in runs:
+        merged.samples.extend(run.samples)
+        merged.extra.update(run.extra)
+        merged.rss_self_mib = _max(merged.rss_self_mib, run.rss_self_mib)
+        merged.rss_tree_mib = _max(merged.rss_tree_mib, run.rss_tree_mib)
+        if run.error:
+            merged.error = run.error
+    if merged.samples and merged.error:
+        merged.extra["failed_repetition"] = merged.error
+        merged.error = None
+    return merged
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)

@@ -1,0 +1,302 @@
+"""The bench's outputs: a rich table on the terminal and a JSON record on disk.
+
+JSON goes to ``bench/results/<UTC timestamp>.json`` and is copied to
+``bench/results/latest.json``; it holds the machine, the configuration,
+every sample of every workload and the derived figures the table shows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.config import BenchConfig
+from bench.kfp_env import KfpEnv
+from bench.measure import Result
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+STEPS_PER_RUN = {"w1": 10, "w2": 51, "w3": 10}
+TITLES = {
+    "w1": "W1 chain of 10",
+    "w2": "W2 50 + fan-in",
+    "w3": "W3 W1 cached",
+}
+
+
+def machine() -> dict[str, Any]:
+    """Where the figures were measured."""
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "memory_gib": _memory_gib(),
+        "commit": _git("rev-parse", "--short", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+    }
+    return info
+
+
+def _cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        return platform.processor() or None
+    return None
+
+
+def _memory_gib() -> float | None:
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+    return round(pages / 2**30, 1)
+
+
+def _git(*args: str) -> str | None:
+    git = shutil.which("git")
+    if git is None:
+        return None
+    try:
+        done = subprocess.run(
+            [git, *args], capture_output=True, text=True, cwd=RESULTS.parent, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+# -- derived figures -------------------------------------------------------------------
+
+
+def _find(results: list[Result], workload: str, system: str) -> Result | None:
+    return next((r for r in results if r.workload == workload and r.system == system), None)
+
+
+def _by_size(results: list[Result], workload: str) -> list[Result]:
+    return sorted(
+        (r for r in results if r.workload == workload), key=lambda r: int(r.extra.get("steps", 0))
+    )
+
+
+def rate(result: Result) -> float | None:
+    """Transitions per second of a W4 result (transitions over the median seconds)."""
+    transitions = result.extra.get("transitions")
+    med = result.median
+    return transitions / med if transitions and med else None
+
+
+def summary(results: list[Result]) -> dict[str, Any]:
+    """The figures the table shows, for the JSON record."""
+    out: dict[str, Any] = {}
+    for workload in ("w1", "w2", "w3"):
+        row: dict[str, Any] = {}
+        for system in ("runner", "kfp"):
+            r = _find(results, workload, system)
+            if r is not None and r.median is not None:
+                row[system] = {
+                    "median_seconds": r.median,
+                    "per_step_seconds": r.median / STEPS_PER_RUN[workload],
+                }
+        if "runner" in row and "kfp" in row:
+            row["runner_over_kfp"] = row["runner"]["median_seconds"] / row["kfp"]["median_seconds"]
+        if row:
+            out[workload] = row
+    w1 = _find(results, "w1", "runner")
+    if w1 is not None and w1.median is not None:
+        out["per_step_overhead_seconds"] = w1.median / 10
+    for workload in ("w4-decide", "w4-controller"):
+        sizes = {
+            int(r.extra["steps"]): {"median_seconds": r.median, "transitions_per_second": rate(r)}
+            for r in _by_size(results, workload)
+            if r.median is not None
+        }
+        if sizes:
+            out[workload] = sizes
+    return out
+
+
+def build_record(
+    config: BenchConfig, kfp: KfpEnv, results: list[Result], started: datetime
+) -> dict[str, Any]:
+    return {
+        "started": started.isoformat(),
+        "finished": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        "config": config.to_json(),
+        "kfp": {"version": kfp.version, "unavailable": kfp.reason},
+        "summary": summary(results),
+        "results": [r.to_json() for r in results],
+    }
+
+
+def write_json(record: dict[str, Any]) -> Path:
+    """Write ``record`` as ``results/<start time>.json`` and ``results/latest.json``."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = datetime.fromisoformat(record["started"])
+    path = RESULTS / f"{started:%Y%m%dT%H%M%SZ}.json"
+    text = json.dumps(record, indent=2, default=str)
+    path.write_text(text)
+    (RESULTS / "latest.json").write_text(text)
+    return path
+
+
+# -- the table -------------------------------------------------------------------------
+
+
+def _s(value: float | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "—"
+    ms = value * 1000
+    return f"{ms:.1f} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
+def _mib(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+def _cell(result: Result | None, missing: str) -> str:
+    if result is None:
+        return missing
+    if result.median is None:
+        return f"n/a ({result.error})"
+    return f"{result.median:.3f} s"
+
+
+def comparison_table(results: list[Result], kfp: KfpEnv, reps: int) -> Table:
+    kfp_missing = f"n/a ({kfp.reason})" if kfp.reason else "n/a (not run)"
+    table = Table(
+        title=f"W1-W3: wall time of one run, median of {reps}",
+        title_justify="left",
+        caption="MiB: peak RSS of the orchestrating process / of it with all its children "
+        "(steps, nats-server), sampled",
+        caption_justify="left",
+    )
+    table.add_column("workload")
+    for column in ("runner", "kfp.local", "ratio", "runner/step", "kfp/step"):
+        table.add_column(column, justify="right")
+    table.add_column("runner MiB", justify="right")
+    table.add_column("kfp MiB", justify="right")
+    for workload in ("w1", "w2", "w3"):
+        ours, theirs = _find(results, workload, "runner"), _find(results, workload, "kfp")
+        if ours is None and theirs is None:
+            continue
+        ratio = (
+            f"{ours.median / theirs.median:.1f}x"
+            if ours and theirs and ours.median and theirs.median
+            else "—"
+        )
+        n = STEPS_PER_RUN[workload]
+        table.add_row(
+            TITLES[workload],
+            _cell(ours, "n/a (not run)"),
+            _cell(theirs, kfp_missing),
+            ratio,
+            _ms(ours.median / n) if ours is not None and ours.median is not None else "—",
+            _ms(theirs.median / n) if theirs is not None and theirs.median is not None else "—",
+            _memory(ours),
+            _memory(theirs),
+        )
+    return table
+
+
+def _memory(result: Result | None) -> str:
+    if result is None or result.median is None:
+        return "—"
+    return f"{_mib(result.rss_self_mib)} / {_mib(result.rss_tree_mib)}"
+
+
+def throughput_table(results: list[Result], reps: int) -> Table:
+    table = Table(
+        title=f"W4: run transitions per second, synthetic DAG, median of {reps}",
+        title_justify="left",
+        caption="decide: the pure scheduler alone; controller: real controller + nats-server, "
+        "no-op executor. MiB: peak RSS controller process / with nats-server",
+        caption_justify="left",
+    )
+    for column in (
+        "steps",
+        "decide tr/s",
+        "µs/tr",
+        "controller wall",
+        "controller tr/s",
+        "ctl MiB",
+        "nats MiB",
+    ):
+        table.add_column(column, justify="right")
+    decide = {int(r.extra.get("steps", 0)): r for r in _by_size(results, "w4-decide")}
+    ctl = {int(r.extra.get("steps", 0)): r for r in _by_size(results, "w4-controller")}
+    for steps in sorted(decide.keys() | ctl.keys()):
+        d, c = decide.get(steps), ctl.get(steps)
+        d_rate = rate(d) if d else None
+        table.add_row(
+            f"{steps:,}",
+            _rate_cell(d, d_rate),
+            _s(1e6 / d_rate, 1) if d_rate else "—",
+            _cell(c, "—"),
+            _rate_cell(c, rate(c) if c else None),
+            _memory(c),
+            _mib(c.extra.get("nats_server_peak_mib")) if c else "—",
+        )
+    return table
+
+
+def _rate_cell(result: Result | None, value: float | None) -> str:
+    if result is None:
+        return "—"
+    if value is None:
+        return f"n/a ({result.error})" if result.error else "—"
+    return f"{value:,.0f}"
+
+
+def print_report(console: Console, record: dict[str, Any], path: Path | None = None) -> None:
+    """Print the tables of a record (a fresh one, or one read back from JSON)."""
+    info = record["machine"]
+    kfp = KfpEnv(None, record["kfp"]["version"], record["kfp"]["unavailable"])
+    reps = int(record["config"]["reps"])
+    results = [Result.from_json(r) for r in record["results"]]
+    console.print(
+        f"[bold]runner bench[/] {info['commit'] or ''}{' (dirty)' if info['dirty'] else ''} on "
+        f"{info['cpus']} x {info['cpu_model']}, {info['memory_gib']} GiB, "
+        f"Python {info['python']}; kfp {kfp.version or 'n/a'}; {record['started'][:19]}Z"
+    )
+    if any(r.workload in STEPS_PER_RUN for r in results):
+        console.print(comparison_table(results, kfp, reps))
+        _print_w1_notes(console, results)
+    if any(r.workload.startswith("w4") for r in results):
+        console.print(throughput_table(results, reps))
+    if path is not None:
+        console.print(f"results: {path}")
+
+
+def _print_w1_notes(console: Console, results: list[Result]) -> None:
+    w1 = _find(results, "w1", "runner")
+    if w1 is None or w1.median is None:
+        return
+    extra = w1.extra
+    console.print(
+        f"per-step overhead (W1/10): runner {_ms(w1.median / 10)}"
+        + (
+            f"; of which in the step process {_ms(extra.get('in_step_median_seconds'))}, "
+            f"between steps {_ms(extra.get('between_steps_median_seconds'))}"
+            if "in_step_median_seconds" in extra
+            else ""
+        )
+        + f"; stack start {_ms(extra.get('stack_start_seconds'))}"
+    )

@@ -1,0 +1,176 @@
+"""The bench's pure parts work: generators, the decide driver, config, the report.
+
+No timings are asserted: the bench measures, tests only check that what it
+measures is the right thing (a valid spec, a complete run, the expected
+number of transitions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from bench.config import QUICK_CONTROLLER_SIZES, BenchConfig, parse_only
+from bench.dag import chain_lengths, synthetic_spec
+from bench.decide_driver import EVENTS_PER_STEP, RUN_EVENTS, drive_decide
+from bench.harness import merge_runs
+from bench.kfp_env import KfpEnv
+from bench.measure import Result, tree_rss_mib
+from bench.noop_executor import NoopExecutor
+from bench.pipelines import CHAIN, FAN, write_sources
+from bench.report import build_record, print_report, summary
+from runner.core import Plan, StepStatus
+from runner.dsl.loader import load_pipeline
+from runner.events.envelope import Event
+from runner.events.kinds import EventKind
+from runner.step.request import StepRequest
+
+
+def test_the_10k_step_spec_is_a_valid_dag_of_chains_and_fan_outs() -> None:
+    spec = synthetic_spec(10_000)
+    plan = Plan.from_spec(spec)  # raises on duplicates, unknown deps, cycles
+    assert len(plan) == 10_000
+    assert plan.roots == ("root",)
+    chains = len(chain_lengths(10_000))
+    assert len(plan.tasks["root"].children) == chains
+    assert len(plan.tasks["join"].parents) == chains
+    assert spec.digest() == synthetic_spec(10_000).digest()
+
+
+@pytest.mark.parametrize(("steps", "chain"), [(3, 10), (12, 10), (23, 10), (100, 7)])
+def test_chain_lengths_add_up(steps: int, chain: int) -> None:
+    lengths = chain_lengths(steps, chain)
+    assert sum(lengths) + 2 == steps
+    assert max(lengths) <= chain
+
+
+def test_too_small_a_dag_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 3 steps"):
+        chain_lengths(2)
+
+
+def test_the_decide_driver_completes_a_run_with_three_transitions_per_step() -> None:
+    run = drive_decide(synthetic_spec(23))
+    assert run.status == "succeeded"
+    assert run.transitions == EVENTS_PER_STEP * 23 + RUN_EVENTS
+    assert run.state.outbox == []  # the driver confirms actions as the shell does
+    assert {s.status for s in run.state.steps.values()} == {StepStatus.SUCCEEDED}
+    # The trivial logic ran along each chain: root gives 1, step s of a chain 2 + s.
+    assert run.state.steps["root"].parameters == {"output": 1}
+    assert run.state.steps["c0-s9"].parameters == {"output": 11}
+    assert run.state.steps["c2-s0"].parameters == {"output": 2}
+
+
+def test_generated_runner_pipelines_compile_to_the_expected_shapes(tmp_path: Path) -> None:
+    tree = write_sources(tmp_path / "src")
+    chain = load_pipeline(f"{tree.runner_file}:chain").pipeline.compile()
+    fanin = load_pipeline(f"{tree.runner_file}:fanin").pipeline.compile()
+    assert len(chain.tasks) == CHAIN
+    assert len(fanin.tasks) == FAN + 1
+    total = fanin.tasks[-1]
+    assert len(total.inputs) == FAN
+    assert len(total.dependencies) == FAN
+    compile(tree.kfp_file.read_text(), str(tree.kfp_file), "exec")  # valid Python
+
+
+async def test_the_noop_executor_reports_started_then_succeeded() -> None:
+    spec = synthetic_spec(3)
+    plan = Plan.from_spec(spec)
+    published: list[Event] = []
+
+    async def publish(event: Event) -> None:
+        published.append(event)
+
+    executor = NoopExecutor(publish)
+    request = StepRequest(
+        run_id="r-1",
+        pipeline=spec.name,
+        step="c0-s0",
+        attempt=1,
+        task=plan.task("c0-s0"),
+        component=plan.component_of("c0-s0"),
+        parameters={"x": 1},
+        store_uri="file:///nowhere",
+    )
+    try:
+        first = await executor.launch(request)
+        assert await executor.launch(request) == first  # idempotent
+        async with asyncio.timeout(5):
+            while len(published) < 2:
+                await asyncio.sleep(0.01)
+    finally:
+        await executor.aclose()
+    assert [e.kind for e in published] == [EventKind.STEP_STARTED, EventKind.STEP_SUCCEEDED]
+    assert published[1].data.model_dump()["parameters"] == {"output": 2}
+    assert executor.launched == 1
+
+
+def test_config_from_environment() -> None:
+    assert BenchConfig.from_env({}) == BenchConfig()
+    quick = BenchConfig.from_env({"BENCH_QUICK": "1", "BENCH_KFP": "0", "BENCH_ONLY": "w4,w1"})
+    assert (quick.reps, quick.warmup, quick.kfp) == (1, False, False)
+    assert quick.controller_sizes == QUICK_CONTROLLER_SIZES
+    assert quick.only == ("w4", "w1")
+    assert BenchConfig.from_env({"BENCH_REPS": "5"}).reps == 5
+    with pytest.raises(ValueError, match="unknown workload"):
+        parse_only("w9")
+
+
+def _results() -> list[Result]:
+    return [
+        Result("w1", "runner", samples=[4.0, 5.0, 6.0], rss_self_mib=50, rss_tree_mib=150,
+               extra={"in_step_median_seconds": 0.05, "between_steps_median_seconds": 0.4}),
+        Result("w1", "kfp", samples=[0.5, 0.6, 0.7], rss_self_mib=80, rss_tree_mib=90),
+        Result("w2", "kfp", error="boom"),
+        Result("w4-decide", "runner", samples=[0.2], extra={"steps": 1000, "transitions": 3003}),
+        Result("w4-controller", "runner", error="over 180 s", extra={"steps": 10000}),
+    ]  # fmt: skip
+
+
+def test_summary_and_tables_render_without_timing_assumptions(tmp_path: Path) -> None:
+    results = _results()
+    figures = summary(results)
+    assert figures["w1"]["runner_over_kfp"] == pytest.approx(5.0 / 0.6)
+    assert figures["per_step_overhead_seconds"] == pytest.approx(0.5)
+    assert figures["w4-decide"][1000]["transitions_per_second"] == pytest.approx(3003 / 0.2)
+    assert "w2" not in figures
+
+    record = build_record(BenchConfig(), KfpEnv(None, "2.x", None), results, datetime.now(UTC))
+    record = json.loads(json.dumps(record, default=str))  # what --show reads back
+    console = Console(record=True, width=160)
+    print_report(console, record)
+    text = console.export_text()
+    assert "W1 chain of 10" in text
+    assert "n/a (boom)" in text
+    assert "n/a (over 180 s)" in text
+    assert "15,015" in text  # 3003 transitions / 0.2 s
+
+
+def test_result_round_trips_and_repetitions_merge() -> None:
+    result = Result("w4-controller", "runner", samples=[1.0], extra={"steps": 5})
+    assert Result.from_json(result.to_json()) == result
+    merged = merge_runs(
+        [
+            Result("w4-controller", "runner", samples=[2.0], rss_self_mib=10),
+            Result("w4-controller", "runner", samples=[1.0], rss_self_mib=30),
+            Result("w4-controller", "runner", error="crashed"),
+        ],
+        steps=5,
+    )
+    assert merged.samples == [2.0, 1.0]
+    assert merged.median == 1.5
+    assert merged.rss_self_mib == 30
+    assert merged.error is None
+    assert merged.extra["failed_repetition"] == "crashed"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_tree_memory_of_this_process_is_positive() -> None:
+    assert tree_rss_mib(os.getpid()) > 0
