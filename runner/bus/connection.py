@@ -120,6 +120,9 @@ class _Callbacks:
         self.secrets = secrets
         self.connected = False
         self.last_error: BaseException | None = None
+        self.auth_error: BaseException | None = None
+        """Sticky: after a rejection the server drops the link, and the reset
+        that follows must not hide why."""
 
     def describe(self, exc: BaseException) -> str:
         return scrub(f"{type(exc).__name__}: {exc}", self.secrets)
@@ -129,6 +132,7 @@ class _Callbacks:
         level = logging.WARNING if self.connected else logging.DEBUG
         log.log(level, "NATS %s: %s", self.url, self.describe(exc))
         if not self.connected and _is_auth_failure(exc):
+            self.auth_error = exc
             # Wrong credentials stay wrong: make nats-py's first-connect loop
             # give up now (it checks this option right after this callback)
             # instead of retrying until the timeout.
@@ -188,7 +192,7 @@ def _is_auth_failure(exc: BaseException) -> bool:
 def _connect_error(
     shown: str, timeout: float, callbacks: _Callbacks, exc: BaseException
 ) -> Exception:
-    cause = callbacks.last_error or exc
+    cause = callbacks.auth_error or callbacks.last_error or exc
     why = callbacks.describe(cause)
     if _is_auth_failure(cause):
         return ConfigError(
