@@ -20,6 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from runner.bus.base import Deliver, Delivery
 from runner.bus.nats_errors import translate_errors
+from runner.errors import BusUnavailableError
 
 __all__ = ["NatsConsumer", "consumer_config", "open_consumer", "StreamTarget"]
 
@@ -106,6 +107,8 @@ class NatsConsumer:
         self._closed = False
 
     async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
+        if self._closed:
+            raise BusUnavailableError(f"consumer {self.name} is closed: open a new one")
         what = f"fetch from consumer {self.name} on stream {self._target.stream}"
         with translate_errors(what, self._target.url):
             try:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import pytest
 
 from runner.bus import DEAD_LETTER_REASON_HEADER, DEAD_LETTER_SUBJECT_HEADER, Bus
-from runner.errors import ConflictError, EventError, InvalidNameError
+from runner.errors import BusUnavailableError, ConflictError, EventError, InvalidNameError
 from runner.events import EventKind
 from runner.events.codec import encode
 from tests.unit.events.samples import sample
@@ -62,6 +62,13 @@ class BusContract:
             assert bus.stats["published"] == 2
         finally:
             await consumer.close()
+
+    async def test_closed_consumer_cannot_fetch(self, bus: Bus) -> None:
+        consumer = await bus.pull_consumer("ctl")
+        await consumer.close()
+        await consumer.close()  # idempotent
+        with pytest.raises(BusUnavailableError, match="closed"):
+            await consumer.fetch(1, 0.1)
 
     async def test_fetch_returns_empty_list_on_timeout(self, bus: Bus) -> None:
         consumer = await bus.pull_consumer("ctl")
