@@ -87,6 +87,19 @@ class LocalStack:
         if run_controller:
             await self._start_controller(url)
 
+    def step_env(self) -> dict[str, str]:
+        """Non-secret settings a step process needs to reach the same store.
+
+        Credentials are not here: steps inherit them from the environment
+        (locally) or a Secret (Kubernetes)."""
+        storage = self.settings.storage
+        env = {"RUNNER_STORE": self.settings.store_uri()}
+        if storage.endpoint_url:
+            env["AWS_ENDPOINT_URL_S3"] = storage.endpoint_url
+        if storage.region:
+            env["AWS_DEFAULT_REGION"] = storage.region
+        return env
+
     async def _start_controller(self, url: str) -> None:
         self.executor = LocalExecutor(
             home=self.settings.home,
@@ -95,7 +108,11 @@ class LocalStack:
             settings=self.settings.local,
         )
         self.controller = Controller(
-            bus=self.bus, store=self.store, executor=self.executor, step_nats_url=url
+            bus=self.bus,
+            store=self.store,
+            executor=self.executor,
+            step_nats_url=url,
+            step_env=self.step_env(),
         )
         self._controller_task = asyncio.create_task(self.controller.run(), name="controller")
         ready = asyncio.create_task(self.controller.ready.wait())

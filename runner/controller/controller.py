@@ -68,6 +68,7 @@ class Controller:
         store: ArtifactStore,
         executor: Executor,
         step_nats_url: str | None = None,
+        step_env: dict[str, str] | None = None,
         durable: str = DEFAULT_DURABLE,
         batch: int = 128,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -79,7 +80,9 @@ class Controller:
         self.clock = clock
         self.plans = PlanCache(store)
         self.states = RunStates(bus)
-        self.effects = Effects(bus=bus, store=store, executor=executor, step_nats_url=step_nats_url)
+        self.effects = Effects(
+            bus=bus, store=store, executor=executor, step_nats_url=step_nats_url, step_env=step_env
+        )
         self.stats = ControllerStats()
         self._stopping = asyncio.Event()
         self._timers: dict[str, asyncio.Task[None]] = {}

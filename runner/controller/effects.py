@@ -34,11 +34,13 @@ class Effects:
         store: ArtifactStore,
         executor: Executor,
         step_nats_url: str | None,
+        step_env: dict[str, str] | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
         self.executor = executor
         self.step_nats_url = step_nats_url
+        self.step_env = dict(step_env or {})
         self.cache_hits = 0
         self.launches = 0
 
@@ -68,6 +70,7 @@ class Effects:
             code=state.code,
             store_uri=self.store.uri,
             nats_url=self.step_nats_url,
+            env=self.step_env,
             cache_key=action.cache_key,
             traceparent=state.traceparent,
             tracestate=state.tracestate,

@@ -232,6 +232,7 @@ class LocalExecutor:
 
     def _environment(self, req: StepRequest, devices: list[str]) -> dict[str, str]:
         env = dict(os.environ)
+        env.update(req.env)
         env.update(req.task.env)
         env["PYTHONUNBUFFERED"] = "1"
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)

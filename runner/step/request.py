@@ -43,6 +43,8 @@ class StepRequest(BaseModel):
     cache_key: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    """Non-secret settings the step process needs (e.g. the S3 endpoint)."""
     state_dir: str | None = None
     """Local executor only: where the step records that it reported."""
 

@@ -153,3 +153,31 @@ def slow(log_dir: str = "", seconds: float = 30.0):
 def timed(log_dir: str = ""):
     sleepy(log_dir=log_dir, seconds=60.0).set_caching(False).set_timeout(1)
 """
+
+CHAIN = """
+import os
+import time
+
+from runner import component, pipeline
+
+
+@component
+def work(log_dir: str, name: str, seconds: float, x: int) -> int:
+    with open(os.path.join(log_dir, name), "a") as fh:
+        fh.write(str(os.getpid()) + "\\n")
+    time.sleep(seconds)
+    return x + 1
+
+
+@pipeline(name="chain")
+def chain(log_dir: str = "", seconds: float = 1.0):
+    a = work(log_dir=log_dir, name="a", seconds=seconds, x=0).set_caching(False)
+    b = work(log_dir=log_dir, name="b", seconds=seconds, x=a.output).set_caching(False)
+    work(log_dir=log_dir, name="c", seconds=0.0, x=b.output).set_caching(False)
+
+
+@pipeline(name="fan")
+def fan(log_dir: str = ""):
+    for i in range(8):
+        work(log_dir=log_dir, name=f"w{i}", seconds=0.2, x=i).set_caching(False)
+"""

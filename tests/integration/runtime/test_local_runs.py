@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from runner.api import submit
+from runner.config import Settings
 from runner.core import RunStatus, StepStatus
 from runner.local import LocalStack
 from tests.integration.runtime.conftest import count_calls
@@ -98,3 +100,30 @@ async def test_corrupt_manifest_and_missing_output_are_misses(
     assert second.steps["total"].status is StepStatus.SUCCEEDED
     assert count_calls(calls, "square") == 2
     assert count_calls(calls, "total") == 2
+
+
+@pytest.fixture
+async def s3_stack(tmp_path: Path, s3_store_uri: str, s3_settings) -> AsyncIterator[LocalStack]:  # type: ignore[no-untyped-def]
+    storage = s3_settings.model_copy(update={"uri": s3_store_uri})
+    settings = Settings(home=tmp_path / "home", storage=storage)
+    async with LocalStack(settings) as local:
+        yield local
+
+
+async def test_pipeline_on_s3_store_then_fully_cached(
+    s3_stack: LocalStack, calls: Path, write_pipeline
+) -> None:
+    assert s3_stack.store.uri.startswith("s3://")
+    assert s3_stack.executor is not None
+    loaded = write_pipeline(ETL, "etl")
+    first = await run_etl(s3_stack, loaded, calls)
+    assert first.status is RunStatus.SUCCEEDED, first.error
+    summary = first.steps["report"].outputs["summary"]
+    assert summary.uri.startswith(s3_stack.store.uri)
+    assert await s3_stack.store.get_bytes(s3_stack.store.key_for(summary.uri)) == (
+        b"sum of squares below 10 is 285"
+    )
+    launched = s3_stack.executor.launched
+    second = await run_etl(s3_stack, loaded, calls)
+    assert {s.status for s in second.steps.values()} == {StepStatus.CACHED}
+    assert s3_stack.executor.launched == launched
