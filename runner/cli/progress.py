@@ -134,7 +134,9 @@ class RunProgress:
             row.detail = f"from {data.producer_run}"
             return row.detail
         if isinstance(data, StepFailed):
-            row.state, row.finished = "failed", event.time
+            # A step stopped by a cancellation is reported as failed with reason Cancelled.
+            cancelled = data.error.reason == "Cancelled"
+            row.state, row.finished = "cancelled" if cancelled else "failed", event.time
             row.detail = _one_line(data.error.type, data.error.message)
             return f"attempt {data.attempt}: {row.detail}"
         if isinstance(data, StepRetrying):
