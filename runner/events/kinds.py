@@ -71,6 +71,25 @@ def validate_name(value: str, what: str) -> str:
     return value
 
 
+_IO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+RESERVED_OUTPUT_NAMES = frozenset({"logs"})
+
+
+def validate_io_name(value: str, what: str = "output") -> str:
+    """An input/output name is a Python identifier (it is an argument name):
+    safe as one path segment and never ``.``/``..``; ``logs`` is reserved for
+    the step's log files beside its outputs."""
+    if not isinstance(value, str) or not _IO_NAME.match(value):
+        raise InvalidNameError(
+            f"{what} {value!r} is not a valid name: use a Python identifier of at most 63 chars"
+        )
+    if value in RESERVED_OUTPUT_NAMES:
+        raise InvalidNameError(
+            f"{what} {value!r} is reserved (step logs are stored under it): rename the argument"
+        )
+    return value
+
+
 def validate_step_name(value: str) -> str:
     """A step name is a task name, optionally with an iteration suffix ``[3]``."""
     if not isinstance(value, str) or not _STEP.match(value):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 
 from runner.errors import InvalidNameError
-from runner.events.kinds import validate_name, validate_step_name
+from runner.events.kinds import validate_io_name, validate_name, validate_step_name
 
 __all__ = [
     "MAX_KEY_LENGTH",
@@ -100,7 +100,7 @@ def run_output_key(run_id: str, step: str, output: str) -> str:
     """``runs/<run>/<step>/<output>``: where a step's output artifact lives."""
     validate_name(run_id, "run id")
     validate_step_name(step)
-    validate_name(output, "output")
+    validate_io_name(output, "output")
     return f"runs/{run_id}/{step}/{output}"
 
 

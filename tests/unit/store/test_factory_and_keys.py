@@ -50,7 +50,9 @@ def test_layout() -> None:
     [
         lambda: keys.run_output_key("../r", "s", "o"),
         lambda: keys.run_output_key("r", "s/x", "o"),
-        lambda: keys.run_output_key("r", "s", "O"),
+        lambda: keys.run_output_key("r", "s", "o-x"),
+        lambda: keys.run_output_key("r", "s", "o.x"),
+        lambda: keys.run_output_key("r", "s", "logs"),
         lambda: keys.log_key("r", "s", -1),
         lambda: keys.pipeline_spec_key("iris", "../v1"),
         lambda: keys.pipeline_spec_key("iris", "v1/x"),
