@@ -379,6 +379,8 @@ def _type_name(annotation: Any) -> str:
 def _default_text(value: Any) -> str:
     if value is None or value is PydanticUndefined:
         return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()  # as written in TOML and accepted from the environment
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)

@@ -13,4 +13,4 @@ def main() -> None:
     """Console-script entry point."""
     from runner.cli.app import app
 
-    app()
+    app(prog_name="runner")

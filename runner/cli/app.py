@@ -3,22 +3,18 @@
 Command modules define ``register(app)``; add a new group by writing a module
 and listing it in :data:`_COMMAND_MODULES`. A :class:`~runner.errors.RunnerError`
 raised by the library is a user mistake: it prints one ``error: ...`` line to
-stderr and exits with status 2, without a traceback.
+stderr and exits with status 2, without a traceback (:mod:`runner.cli.errors`).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import typer
 
-from runner.errors import RunnerError
+from runner.cli.errors import USER_ERROR_EXIT, user_errors
 
 __all__ = ["USER_ERROR_EXIT", "app", "user_errors"]
-
-USER_ERROR_EXIT = 2
 
 app = typer.Typer(
     name="runner",
@@ -27,17 +23,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-
-@contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a RunnerError into ``error: <message>`` on stderr and exit status 2."""
-    try:
-        yield
-    except RunnerError as exc:
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        typer.echo(f"error: {message}", err=True)
-        raise typer.Exit(USER_ERROR_EXIT) from None
 
 
 _COMMAND_MODULES = (

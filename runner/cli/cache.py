@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from runner.cli.aio import run_async
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.cli.options import ConfigOption, HomeOption, JsonOption, StoreOption, build_settings
 from runner.cli.render import format_size, format_table, format_time
 from runner.config import Settings

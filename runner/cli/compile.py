@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 import yaml
 
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.dsl.loader import load_pipeline
 from runner.errors import ValidationError
 from runner.spec import PipelineSpec

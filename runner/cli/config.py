@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from pydantic import SecretStr
 
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.cli.options import (
     ConfigOption,
     ExecutorOption,
@@ -99,9 +99,13 @@ def reference_markdown(infos: list[SettingInfo] | None = None) -> str:
         doc = info.doc.replace("``", "`").replace("|", "\\|")
         rows.append(
             f"| `{info.key}` | {env} | {flag} | {info.type.replace('|', 'or')} | "
-            f"`{info.default}` | {doc} |"
+            f"{_code(info.default)} | {doc} |"
         )
     return "\n".join(rows) + "\n"
+
+
+def _code(default: str) -> str:
+    return default if default == "unset" else f"`{default}`"
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from runner.cli.aio import run_async, until_interrupted
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.cli.options import ConfigOption, HomeOption, NatsOption, StoreOption, build_settings
 from runner.cli.stack import open_stack
 from runner.config import Settings

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 
 from runner.cli.aio import run_async, until_interrupted
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.cli.options import ConfigOption, HomeOption, NatsOption, StoreOption, build_settings
 from runner.cli.runstate import load_run
 from runner.cli.stack import open_stack
@@ -38,7 +38,7 @@ def logs_command(
     step: Annotated[str, typer.Argument(metavar="STEP", help="Step (task) name.")],
     attempt: Annotated[
         int | None,
-        typer.Option("--attempt", min=1, help="Attempt number [default: the latest]."),
+        typer.Option("--attempt", min=1, help="Attempt number (default: the latest)."),
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")

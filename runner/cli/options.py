@@ -34,7 +34,7 @@ HomeOption = Annotated[
     typer.Option(
         "--home",
         metavar="DIR",
-        help="State directory of the embedded stack [env RUNNER_HOME; default .runner].",
+        help="State directory of the embedded stack (env RUNNER_HOME; default .runner).",
         show_default=False,
     ),
 ]
@@ -43,8 +43,8 @@ StoreOption = Annotated[
     typer.Option(
         "--store",
         metavar="URI",
-        help="Artifact store: file:///abs/path or s3://bucket/prefix [env RUNNER_STORE; "
-        "default <home>/store].",
+        help="Artifact store: file:///abs/path or s3://bucket/prefix (env RUNNER_STORE; "
+        "default <home>/store).",
         show_default=False,
     ),
 ]
@@ -53,8 +53,8 @@ NatsOption = Annotated[
     typer.Option(
         "--nats",
         metavar="URL",
-        help="External NATS server, e.g. nats://host:4222 [env NATS_URL; default: the "
-        "embedded server under <home>/nats].",
+        help="External NATS server, e.g. nats://host:4222 (env NATS_URL; default: the "
+        "embedded server under <home>/nats).",
         show_default=False,
     ),
 ]
@@ -63,7 +63,7 @@ ExecutorOption = Annotated[
     typer.Option(
         "--executor",
         metavar="local|kubernetes",
-        help="Where steps run [env RUNNER_EXECUTOR; default local].",
+        help="Where steps run (env RUNNER_EXECUTOR; default local).",
         show_default=False,
     ),
 ]
@@ -72,7 +72,7 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         metavar="FILE",
-        help="Settings file [env RUNNER_CONFIG; default ./runner.toml if present].",
+        help="Settings file (env RUNNER_CONFIG; default ./runner.toml if present).",
         show_default=False,
     ),
 ]
@@ -81,7 +81,7 @@ LogLevelOption = Annotated[
     typer.Option(
         "--log-level",
         metavar="LEVEL",
-        help="DEBUG, INFO, WARNING or ERROR [env RUNNER_LOG_LEVEL; default WARNING].",
+        help="DEBUG, INFO, WARNING or ERROR (env RUNNER_LOG_LEVEL; default WARNING).",
         show_default=False,
     ),
 ]

@@ -125,7 +125,7 @@ class RunProgress:
             row.state, row.attempt, row.started = "running", data.attempt, event.time
             return f"attempt {data.attempt}"
         if isinstance(data, StepSucceeded):
-            row.state, row.finished = "succeeded", event.time
+            row.state, row.attempt, row.finished = "succeeded", data.attempt, event.time
             row.started = row.started or event.time
             took = data.duration_seconds or row.duration(event.time)
             return f"attempt {data.attempt} in {format_duration(took)}"
@@ -137,6 +137,7 @@ class RunProgress:
             # A step stopped by a cancellation is reported as failed with reason Cancelled.
             cancelled = data.error.reason == "Cancelled"
             row.state, row.finished = "cancelled" if cancelled else "failed", event.time
+            row.attempt = data.attempt
             row.detail = _one_line(data.error.type, data.error.message)
             return f"attempt {data.attempt}: {row.detail}"
         if isinstance(data, StepRetrying):

@@ -36,9 +36,11 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], gap: int
 
 
 def format_duration(seconds: float | None) -> str:
-    """``0.4s``, ``12.3s``, ``4m05s``, ``2h03m``; ``-`` when unknown."""
+    """``0.04s``, ``12.3s``, ``4m05s``, ``2h03m``; ``-`` when unknown."""
     if seconds is None:
         return "-"
+    if seconds < 1:
+        return f"{seconds:.2f}s"
     if seconds < 60:
         return f"{seconds:.1f}s"
     minutes, secs = divmod(round(seconds), 60)

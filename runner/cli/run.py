@@ -18,7 +18,7 @@ import typer
 
 from runner.api import RunHandle, submit
 from runner.cli.aio import INTERRUPTED_EXIT, Interrupts, run_async
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.cli.options import (
     ConfigOption,
     ExecutorOption,
@@ -59,7 +59,12 @@ class RunOptions:
 
 
 def run_command(
-    target: Annotated[str, typer.Argument(help="path/to/pipeline.py, optionally :pipeline_func")],
+    target: Annotated[
+        str,
+        typer.Argument(
+            metavar="PATH[:FUNC]", help="path/to/pipeline.py, optionally :pipeline_func"
+        ),
+    ],
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", metavar="NAME=VALUE", help="A pipeline parameter."),

@@ -15,7 +15,7 @@ import typer
 
 from runner.api import RunHandle
 from runner.cli.aio import run_async
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.cli.options import (
     ConfigOption,
     HomeOption,

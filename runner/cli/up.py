@@ -13,7 +13,7 @@ import asyncio
 
 import typer
 
-from runner.cli.app import user_errors
+from runner.cli.errors import user_errors
 from runner.cli.options import (
     ConfigOption,
     ExecutorOption,
