@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from pydantic import SecretStr
+from pydantic_core import to_jsonable_python
 
 from runner.cli.errors import user_errors
 from runner.cli.options import (
@@ -58,27 +59,33 @@ def show_command(
         return
     width = max(len(k) for k in values)
     for key, value in values.items():
-        shown = "unset" if value is None else value
-        typer.echo(f"{key:<{width}}  {shown}")
+        typer.echo(f"{key:<{width}}  {_shown(value)}")
 
 
 def effective(settings: Settings) -> dict[str, Any]:
     """``{"home": ..., "nats.url": ..., "store.uri": ...}`` in reference order."""
-    sections = {"nats": settings.nats, "store": settings.storage, "local": settings.local}
     values: dict[str, Any] = {}
     for info in describe_settings():
-        section, _, name = info.key.rpartition(".")
-        value = getattr(sections[section] if section else settings, name)
-        if isinstance(value, SecretStr):
-            value = "***"
-        values[info.key] = value if value is None else _plain(value)
+        value = _value(settings, info.key)
+        values[info.key] = "***" if isinstance(value, SecretStr) else to_jsonable_python(value)
     values["home"] = str(settings.home.resolve())
     values["store.uri"] = settings.store_uri()  # the default spelled out
     return values
 
 
-def _plain(value: Any) -> Any:
-    return value if isinstance(value, bool | int | float | str) else str(value)
+def _value(settings: Settings, key: str) -> Any:
+    section, _, name = key.rpartition(".")
+    if not section:
+        return getattr(settings, name)
+    # The [store] table is Settings.storage (RUNNER_STORE is the store URI itself).
+    group = settings.storage if section == "store" else getattr(settings, section)
+    return getattr(group, name)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "unset"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 @config_app.command("docs")
