@@ -63,6 +63,9 @@ def test_cancel_a_detached_run_on_runner_up_then_stop_it_cleanly(
     wait_until(lambda: log.is_file() and "napping" in log.read_text(), 60, "nap to start")
     assert _step_status(ws, run_id, "nap") == "running"
 
+    follow = background("events", "--follow", "--run", run_id, "--home", "stack")
+    follow.wait_for_line(lambda line: '"runner.step.started"' in line)
+
     cancel = ws.run("cancel", run_id, "--home", "stack")
     assert cancel.returncode == 0, cancel
     assert cancel.stdout.strip() == f"run {run_id} cancelled"
@@ -71,6 +74,11 @@ def test_cancel_a_detached_run_on_runner_up_then_stop_it_cleanly(
     assert status["steps"]["nap"]["status"] == "cancelled"
     again_cancel = ws.run("cancel", run_id, "--home", "stack")
     assert "already cancelled" in again_cancel.stdout
+    follow.wait_for_line(lambda line: '"runner.run.cancelled"' in line)
+    assert follow.interrupt() == 0, "Ctrl-C is how a --follow ends"
+    kinds = [json.loads(line)["type"] for line in follow.lines]
+    assert kinds[0] == "runner.run.requested"
+    assert "runner.run.cancel_requested" in kinds
 
     assert up.interrupt() == 0, up.output
     assert up.lines[-1] == "runner up: stopped", up.output
