@@ -32,10 +32,12 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runner.errors import ConfigError
+from runner.spec.models import Toleration
 
 __all__ = [
     "CONFIG_ENV",
     "CONFIG_FILE",
+    "KubernetesSettings",
     "LocalExecutorSettings",
     "NatsSettings",
     "SettingInfo",
@@ -132,6 +134,61 @@ class LocalExecutorSettings(BaseSettings):
     """Comma-separated GPU ids to hand out; unset = detect with nvidia-smi."""
 
 
+class KubernetesSettings(BaseSettings):
+    """How the Kubernetes executor runs steps as Jobs (per cluster, never per pipeline)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_K8S_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    namespace: str = "runner"
+    """Namespace the step Jobs are created in (the controller's Role must cover it)."""
+    image: str = "runner:latest"
+    """Step image for Python components that set no image (the runner image)."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    """``imagePullPolicy`` of step containers."""
+    service_account: str | None = None
+    """Service account of step pods; steps never call the API (no token is mounted)."""
+    image_pull_secrets: list[str] = Field(default_factory=list)
+    """Names of Secrets for pulling private step images (JSON list in the environment)."""
+    credentials_secret: str | None = None
+    """Secret whose keys (``AWS_*``, ``RUNNER_NATS_*``) become step env via ``envFrom``."""
+    config_map: str | None = None
+    """ConfigMap whose keys become step env via ``envFrom`` (e.g. ``OTEL_*``)."""
+    gpu_resource_name: str = "nvidia.com/gpu"
+    """Extended resource a GPU request asks for (``amd.com/gpu`` for AMD nodes)."""
+    accelerator_node_selectors: dict[str, dict[str, str]] = Field(default_factory=dict)
+    """Accelerator type -> node selector, e.g. ``{"nvidia-h100":
+    {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}}`` (JSON in the environment)."""
+    accelerator_label: str | None = None
+    """Node label whose value is the accelerator type, for types not listed in
+    ``accelerator_node_selectors`` (e.g. ``cloud.google.com/gke-accelerator``)."""
+    accelerator_tolerations: dict[str, list[Toleration]] = Field(default_factory=dict)
+    """Accelerator type -> extra tolerations for its nodes (JSON in the environment)."""
+    gpu_tolerations: list[Toleration] = Field(
+        default_factory=lambda: [
+            Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
+        ]
+    )
+    """Tolerations added to every pod that asks for a GPU (GPU nodes are usually tainted)."""
+    default_cpu: str | None = "250m"
+    """CPU request of a step that sets none (no limit is implied)."""
+    default_memory: str | None = "256Mi"
+    """Memory request of a step that sets none (no limit is implied)."""
+    ttl_seconds_after_finished: int = 3600
+    """Finished Jobs (and their pods and logs) are deleted after this long."""
+    pending_timeout_seconds: float = 600.0
+    """An unschedulable step pod (e.g. no node has the GPU) fails after this long."""
+    image_pull_grace_seconds: float = 120.0
+    """A step whose image cannot be pulled fails after retrying this long."""
+    in_cluster: bool | None = None
+    """Use the pod's service account; unset = when ``KUBERNETES_SERVICE_HOST`` is set."""
+    kubeconfig: Path | None = None
+    """kubeconfig file outside the cluster; unset = ``$KUBECONFIG`` or ``~/.kube/config``."""
+    context: str | None = None
+    """kubeconfig context; unset = its current context."""
+
+
 class Settings(BaseSettings):
     """Everything runner reads from its environment."""
 
@@ -148,6 +205,7 @@ class Settings(BaseSettings):
     nats: NatsSettings = Field(default_factory=NatsSettings)
     storage: StoreSettings = Field(default_factory=StoreSettings)
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
+    kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -167,6 +225,7 @@ _SECTIONS: dict[str, tuple[str, type[BaseSettings]]] = {
     "nats": ("nats", NatsSettings),
     "store": ("storage", StoreSettings),
     "local": ("local", LocalExecutorSettings),
+    "kubernetes": ("kubernetes", KubernetesSettings),
 }
 """runner.toml table -> (attribute of :class:`Settings`, settings class)."""
 _TOP_LEVEL = ("home", "executor", "log_level")
@@ -192,7 +251,7 @@ def load_settings(
     table = read_config_file(path) if path is not None else {}
     origin = f"{path}" if path is not None else CONFIG_FILE
     nested: dict[str, BaseSettings] = {}
-    flags_of = {"nats": {"url": nats}, "store": {"uri": store}, "local": {}}
+    flags_of = {"nats": {"url": nats}, "store": {"uri": store}, "local": {}, "kubernetes": {}}
     for section, (attribute, cls) in _SECTIONS.items():
         nested[attribute] = _layer(
             cls, table.get(section, {}), flags_of[section], f"{origin} [{section}]"

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from runner.bus import EmbeddedNats, connect, discover
 from runner.bus.base import Bus
@@ -22,6 +23,9 @@ from runner.controller.controller import Controller
 from runner.executors.local import LocalExecutor
 from runner.store.base import ArtifactStore
 from runner.store.factory import open_store
+
+if TYPE_CHECKING:
+    from runner.executors.kubernetes import KubernetesExecutor
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class LocalStack:
         self.embedded: EmbeddedNats | None = None
         self._bus: Bus | None = None
         self._store: ArtifactStore | None = None
-        self.executor: LocalExecutor | None = None
+        self.executor: LocalExecutor | KubernetesExecutor | None = None
         self.controller: Controller | None = None
         self._controller_task: asyncio.Task[None] | None = None
 
@@ -101,12 +105,20 @@ class LocalStack:
         return env
 
     async def _start_controller(self, url: str) -> None:
-        self.executor = LocalExecutor(
-            home=self.settings.home,
-            store=self.store,
-            publish=self.bus.publish,
-            settings=self.settings.local,
-        )
+        if self.settings.executor == "kubernetes":
+            from runner.executors.kubernetes import KubernetesExecutor  # its client is heavy
+
+            self.executor = KubernetesExecutor(
+                settings=self.settings.kubernetes, publish=self.bus.publish, store=self.store
+            )
+            await self.executor.start()  # watch now: adopt Jobs a previous controller left
+        else:
+            self.executor = LocalExecutor(
+                home=self.settings.home,
+                store=self.store,
+                publish=self.bus.publish,
+                settings=self.settings.local,
+            )
         self.controller = Controller(
             bus=self.bus,
             store=self.store,
