@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> None:
         print_report(console, json.loads(show.read_text()), show)
         return
     started = datetime.now(UTC)
+    load = [round(x, 2) for x in os.getloadavg()]
     kfp = _kfp(config, console)
     work = Path(tempfile.mkdtemp(prefix="runner-bench-"))
     clock = time.perf_counter()
@@ -86,13 +88,13 @@ def main(argv: list[str] | None = None) -> None:
         results = run_all(config, tree, work, kfp, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    record = build_record(config, kfp, results, started)
+    record = build_record(config, kfp, results, started, load)
     print_report(console, record, write_json(record))
 
 
 def _kfp(config: BenchConfig, console: Console) -> KfpEnv:
     if not config.kfp:
-        return KfpEnv(None, None, "disabled (--no-kfp / BENCH_KFP=0)")
+        return KfpEnv(None, None, "disabled by --no-kfp or BENCH_KFP=0")
     if not any(config.wants(w) for w in ("w1", "w2", "w3")):
         return KfpEnv(None, None, "not needed for the selected workloads")
     with console.status("preparing kfp in bench/.venv-kfp (first time: pip install kfp)…"):

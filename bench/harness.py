@@ -8,6 +8,7 @@ measured process for its GIL.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -45,12 +46,27 @@ def _tail(path: Path, lines: int = 4) -> str:
     return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
 
 
-def run_job(job: Job, logs: Path) -> Result:
+def worker_environment(work: Path) -> dict[str, str]:
+    """The environment of every worker, its steps and kfp's: bytecode is cached.
+
+    Each step is a new Python process; without cached bytecode (a sandbox may
+    set ``PYTHONDONTWRITEBYTECODE``) every one of them compiles its imports
+    again, which no real installation does. The cache goes to a prefix under
+    the bench's scratch directory, so nothing is written into the repository;
+    the untimed warm-up run fills it.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
+    return env
+
+
+def run_job(job: Job, logs: Path, env: dict[str, str] | None = None) -> Result:
     """Run ``job``; a failure becomes a result with ``error`` and no samples."""
     log = logs / f"{job.label}.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
-            job.command, cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True
+            job.command, cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True, env=env
         )
         with TreeSampler(proc.pid) as sampler:
             try:
@@ -107,22 +123,25 @@ def run_all(
 ) -> list[Result]:
     logs = work / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    env = worker_environment(work)
     results: list[Result] = []
     for job in jobs_w123(config, tree, work, kfp):
         progress(f"{job.workload} on {job.system}")
-        results.append(run_job(job, logs))
+        results.append(run_job(job, logs, env))
     if config.wants("w4"):
-        results.extend(_run_w4(config, work, logs, progress))
+        results.extend(_run_w4(config, work, logs, env, progress))
     return results
 
 
-def _run_w4(config: BenchConfig, work: Path, logs: Path, progress: Progress) -> list[Result]:
+def _run_w4(
+    config: BenchConfig, work: Path, logs: Path, env: dict[str, str], progress: Progress
+) -> list[Result]:
     results: list[Result] = []
     for steps in config.decide_sizes:
         progress(f"w4 decide, {steps} steps")
         payload = {"kind": "w4-decide", "steps": steps, "reps": config.reps}
         job = Job(f"w4-decide-{steps}", "w4-decide", "runner", _worker(payload), config.run_timeout)
-        results.append(run_job(job, logs))
+        results.append(run_job(job, logs, env))
     over: int | None = None
     for steps in config.controller_sizes:
         if over is not None:
@@ -147,7 +166,7 @@ def _run_w4(config: BenchConfig, work: Path, logs: Path, progress: Progress) -> 
             label = f"w4-controller-{steps}-{rep}"
             timeout = config.controller_timeout + 120
             job = Job(label, "w4-controller", "runner", _worker(payload), timeout)
-            runs.append(run_job(job, logs))
+            runs.append(run_job(job, logs, env))
             if not runs[-1].samples:
                 over = steps
                 break

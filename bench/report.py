@@ -43,6 +43,8 @@ def machine() -> dict[str, Any]:
         "memory_gib": _memory_gib(),
         "commit": _git("rev-parse", "--short", "HEAD"),
         "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        # 1/5/15-minute load when the record is made: other work slows everything.
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
     return info
 
@@ -129,10 +131,15 @@ def summary(results: list[Result]) -> dict[str, Any]:
 
 
 def build_record(
-    config: BenchConfig, kfp: KfpEnv, results: list[Result], started: datetime
+    config: BenchConfig,
+    kfp: KfpEnv,
+    results: list[Result],
+    started: datetime,
+    load_at_start: list[float] | None = None,
 ) -> dict[str, Any]:
     return {
         "started": started.isoformat(),
+        "load_average_at_start": load_at_start,
         "finished": datetime.now(UTC).isoformat(),
         "machine": machine(),
         "config": config.to_json(),
@@ -257,6 +264,20 @@ def throughput_table(results: list[Result], reps: int) -> Table:
     return table
 
 
+def growth_line(results: list[Result]) -> str | None:
+    """How the cost of one transition grows from the smallest to the largest size run."""
+    parts = []
+    for workload, label in (("w4-decide", "decide"), ("w4-controller", "controller")):
+        rated = [(int(r.extra["steps"]), rate(r)) for r in _by_size(results, workload)]
+        rated = [(steps, value) for steps, value in rated if value]
+        if len(rated) >= 2:
+            (small, fast), (large, slow) = rated[0], rated[-1]
+            parts.append(f"{label} {fast / slow:.1f}x ({small:,} -> {large:,} steps)")
+    if not parts:
+        return None
+    return "cost per transition grows: " + ", ".join(parts)
+
+
 def _rate_cell(result: Result | None, value: float | None) -> str:
     if result is None:
         return "—"
@@ -274,13 +295,16 @@ def print_report(console: Console, record: dict[str, Any], path: Path | None = N
     console.print(
         f"[bold]runner bench[/] {info['commit'] or ''}{' (dirty)' if info['dirty'] else ''} on "
         f"{info['cpus']} x {info['cpu_model']}, {info['memory_gib']} GiB, "
-        f"Python {info['python']}; kfp {kfp.version or 'n/a'}; {record['started'][:19]}Z"
+        f"Python {info['python']}; kfp {kfp.version or 'n/a'}; {record['started'][:19]}Z; "
+        f"load {record.get('load_average_at_start')} -> {info.get('load_average')}"
     )
     if any(r.workload in STEPS_PER_RUN for r in results):
         console.print(comparison_table(results, kfp, reps))
         _print_w1_notes(console, results)
     if any(r.workload.startswith("w4") for r in results):
         console.print(throughput_table(results, reps))
+        if growth := growth_line(results):
+            console.print(growth)
     if path is not None:
         console.print(f"results: {path}")
 
