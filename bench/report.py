@@ -268,8 +268,10 @@ def growth_line(results: list[Result]) -> str | None:
     """How the cost of one transition grows from the smallest to the largest size run."""
     parts = []
     for workload, label in (("w4-decide", "decide"), ("w4-controller", "controller")):
-        rated = [(int(r.extra["steps"]), rate(r)) for r in _by_size(results, workload)]
-        rated = [(steps, value) for steps, value in rated if value]
+        rated: list[tuple[int, float]] = []
+        for r in _by_size(results, workload):
+            if value := rate(r):
+                rated.append((int(r.extra["steps"]), value))
         if len(rated) >= 2:
             (small, fast), (large, slow) = rated[0], rated[-1]
             parts.append(f"{label} {fast / slow:.1f}x ({small:,} -> {large:,} steps)")

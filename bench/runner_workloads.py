@@ -20,6 +20,7 @@ from runner.api import submit
 from runner.config import LocalExecutorSettings, Settings
 from runner.core import RunState, RunStatus, StepStatus
 from runner.dsl.loader import LoadedPipeline, load_pipeline
+from runner.executors.local import LocalExecutor
 from runner.local import LocalStack
 
 RUN_TIMEOUT = 600.0
@@ -47,18 +48,20 @@ async def run_workload(
     started = time.perf_counter()
     async with LocalStack(settings) as stack:
         result.extra["stack_start_seconds"] = time.perf_counter() - started
-        assert stack.executor is not None
+        executor = stack.executor
+        if not isinstance(executor, LocalExecutor):
+            raise RuntimeError(f"the bench needs the local executor, not {executor!r}")
         if warmup or workload == "w3":  # W3's first run fills the cache
             await _timed_run(stack, loaded, no_cache=no_cache)
-        launched = stack.executor.launched
+        launched = executor.launched
         states: list[RunState] = []
         for _ in range(reps):
             seconds, state = await _timed_run(stack, loaded, no_cache=no_cache)
             _check(state, expected, cached=workload == "w3")
             result.samples.append(seconds)
             states.append(state)
-        result.extra["processes_started"] = stack.executor.launched - launched
-        result.extra["concurrency"] = stack.executor.settings.concurrency or "cpu count"
+        result.extra["processes_started"] = executor.launched - launched
+        result.extra["concurrency"] = executor.settings.concurrency or "cpu count"
         if workload == "w1":
             result.extra.update(chain_breakdown(states))
         result.extra["nats_server_peak_mib"] = vm_hwm_mib(
