@@ -12,6 +12,7 @@ from runner.bus.base import (
     Consumer,
     Deliver,
     Delivery,
+    KVBucket,
     subject_matches,
     validate_kv_key,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "Deliver",
     "Delivery",
     "EmbeddedNats",
+    "KVBucket",
     "MemoryBus",
     "NatsBus",
     "StoredMessage",

@@ -24,6 +24,7 @@ __all__ = [
     "Consumer",
     "Deliver",
     "Delivery",
+    "KVBucket",
     "header_value",
     "subject_matches",
     "validate_kv_key",
@@ -105,8 +106,29 @@ class Consumer(Protocol):
         ...
 
 
+class KVBucket(Protocol):
+    """One JetStream KV bucket (other than run state): keys are :func:`validate_kv_key`-checked.
+
+    ``create`` and ``update`` are compare-and-set and raise
+    :class:`~runner.errors.ConflictError` when they lose; ``put`` always writes.
+    """
+
+    async def get(self, key: str) -> tuple[bytes, int] | None: ...
+    async def create(self, key: str, value: bytes) -> int: ...
+    async def update(self, key: str, value: bytes, revision: int) -> int: ...
+    async def put(self, key: str, value: bytes) -> int: ...
+    async def delete(self, key: str) -> None: ...
+    async def keys(self, prefix: str = "") -> list[str]: ...
+
+
 class Bus(Protocol):
-    """Events, dead letters and run-state KV over one connection."""
+    """Events, dead letters and run-state KV over one connection.
+
+    Triggers also use other streams (bucket notifications), core NATS
+    subjects and KV buckets of their own: :meth:`ensure_stream`,
+    :meth:`stream_consumer`, :meth:`core_consumer`, :meth:`publish_core`,
+    :meth:`kv_bucket`.
+    """
 
     stats: dict[str, int]
     """Counters: ``published``, ``duplicates``, ``dead_letters``, ``decode_failures``."""
@@ -135,6 +157,37 @@ class Bus(Protocol):
     async def kv_update(self, key: str, value: bytes, revision: int) -> int: ...
     async def kv_delete(self, key: str) -> None: ...
     async def kv_keys(self, prefix: str = "") -> list[str]: ...
+    async def kv_bucket(self, name: str, *, description: str = "") -> KVBucket:
+        """The KV bucket ``name``, created (history 1, file storage) if missing."""
+        ...
+
+    async def ensure_stream(self, name: str, subjects: list[str], *, description: str) -> None:
+        """Create a stream of raw messages (limits retention, the events stream's
+        max age and dedup window), or leave an existing one as it is."""
+        ...
+
+    async def stream_consumer(
+        self,
+        stream: str,
+        durable: str,
+        filter_subject: str,
+        *,
+        ack_wait: float = 30.0,
+        deliver: Deliver = "all",
+    ) -> Consumer:
+        """A durable pull consumer on any stream; deliveries keep their raw body."""
+        ...
+
+    async def core_consumer(self, subject: str) -> Consumer:
+        """Core NATS messages on ``subject`` from now on (nothing stored; acks are no-ops)."""
+        ...
+
+    async def publish_core(
+        self, subject: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Core NATS publish: no stream, no ack, no dedup."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -24,6 +24,7 @@ from runner.bus.base import (
 )
 from runner.bus.connection import open_connection, redact_url
 from runner.bus.consumer import NatsConsumer, StreamTarget, consumer_config, open_consumer
+from runner.bus.feeds import CoreConsumer, open_kv_bucket, raw_stream_config
 from runner.bus.kv import NatsKV
 from runner.bus.nats_errors import translate_errors
 from runner.bus.streams import (
@@ -73,6 +74,7 @@ class NatsBus:
         self._url = url
         self._target = StreamTarget(settings.stream, url)
         self._kv: NatsKV | None = None
+        self._buckets: dict[str, NatsKV] = {}
         self.stats: dict[str, int] = dict.fromkeys(
             ("published", "duplicates", "dead_letters", "decode_failures"), 0
         )
@@ -210,6 +212,43 @@ class NatsBus:
 
     async def kv_keys(self, prefix: str = "") -> list[str]:
         return await (await self._state()).keys(prefix)
+
+    # -- what triggers use beyond the events stream (see runner.bus.feeds) --
+
+    async def kv_bucket(self, name: str, *, description: str = "") -> NatsKV:
+        if name not in self._buckets:
+            self._buckets[name] = await open_kv_bucket(self._js, name, description, self._url)
+        return self._buckets[name]
+
+    async def ensure_stream(self, name: str, subjects: list[str], *, description: str) -> None:
+        config = raw_stream_config(self._settings, name, subjects, description)
+        with translate_errors(f"set up JetStream stream {name} on {self._url}", self._url):
+            await ensure_stream(self._js, config)
+
+    async def stream_consumer(
+        self,
+        stream: str,
+        durable: str,
+        filter_subject: str,
+        *,
+        ack_wait: float = 30.0,
+        deliver: Deliver = "all",
+    ) -> NatsConsumer:
+        validate_name(durable, "consumer")
+        config = consumer_config(durable, filter_subject, ack_wait=ack_wait, deliver=deliver)
+        return await open_consumer(self._js, StreamTarget(stream, self._url), config)
+
+    async def core_consumer(self, subject: str) -> CoreConsumer:
+        with translate_errors(f"subscribe to {subject}", self._url):
+            sub = await self._nc.subscribe(subject)
+        return CoreConsumer(sub, subject, self._url)
+
+    async def publish_core(
+        self, subject: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        with translate_errors(f"publish to {subject}", self._url):
+            await self._nc.publish(subject, body, headers=dict(headers or {}) or None)
+            await self._nc.flush()
 
     async def close(self) -> None:
         """Flush what is buffered and close the connection (idempotent)."""

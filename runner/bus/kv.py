@@ -1,4 +1,4 @@
-"""Run state in a JetStream KV bucket, with compare-and-set.
+"""Run state (and other runner buckets) in JetStream KV, with compare-and-set.
 
 The controller reads a run's state with its revision, decides, and writes it
 back only if nobody else wrote in between (:meth:`NatsKV.update`); losing
@@ -57,6 +57,12 @@ class NatsKV:
                     f"{revision} (another writer changed or deleted it): read it again "
                     "and retry"
                 ) from exc
+
+    async def put(self, key: str, value: bytes) -> int:
+        """Write whatever is there (no compare-and-set)."""
+        validate_kv_key(key)
+        with translate_errors(f"put KV {self._bucket}/{key}", self._url):
+            return await self._kv.put(key, value)
 
     async def delete(self, key: str) -> None:
         validate_kv_key(key)

@@ -13,6 +13,9 @@ that passes against it means the same against NATS:
 - KV revisions come from one counter per bucket; a create of an existing
   key or an update at a stale revision raises :class:`ConflictError`.
 
+Raw streams, core subscriptions and extra KV buckets (what triggers use)
+live in :mod:`runner.bus.memory_feeds`.
+
 It also exposes what tests want to look at: :attr:`messages` and
 :attr:`dead_letters`.
 """
@@ -33,6 +36,7 @@ from runner.bus.base import (
     validate_kv_key,
 )
 from runner.bus.memory_consumer import ConsumerState, MemoryConsumer, StoredMessage
+from runner.bus.memory_feeds import MemoryCoreConsumer, MemoryKV, RawStream
 from runner.bus.streams import DEAD_LETTER_SUBJECTS, MAX_VALUE_BYTES
 from runner.bus.subscription import SUBSCRIBE_BATCH, iterate_events
 from runner.errors import BusError, BusUnavailableError, ConflictError
@@ -63,6 +67,10 @@ class MemoryBus:
         self._changed = asyncio.Event()
         self._kv: dict[str, tuple[bytes, int]] = {}
         self._kv_revision = 0
+        self.buckets: dict[str, MemoryKV] = {}
+        self.streams: dict[str, RawStream] = {}
+        """Streams made by :meth:`ensure_stream` (not the events stream)."""
+        self._core: list[MemoryCoreConsumer] = []
 
     # -- plumbing ---------------------------------------------------------
 
@@ -98,6 +106,12 @@ class MemoryBus:
         self, subject: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> None:
         self._check()
+        self._offer_core(subject, body, headers)
+        raw = next((s for s in self.streams.values() if s.stores(subject)), None)
+        if raw is not None:
+            raw.messages.append(StoredMessage.of(len(raw.messages), subject, body, headers))
+            self._notify()
+            return
         if subject_matches(DEAD_LETTER_SUBJECTS, subject):
             self.dead_letters.append(
                 StoredMessage.of(len(self.dead_letters), subject, body, headers)
@@ -216,6 +230,56 @@ class MemoryBus:
     async def kv_keys(self, prefix: str = "") -> list[str]:
         self._check()
         return sorted(k for k in self._kv if k.startswith(prefix))
+
+    # -- what triggers use beyond the events stream -------------------------
+
+    async def kv_bucket(self, name: str, *, description: str = "") -> MemoryKV:
+        self._check()
+        validate_name(name, "KV bucket")
+        return self.buckets.setdefault(name, MemoryKV(name))
+
+    async def ensure_stream(self, name: str, subjects: list[str], *, description: str) -> None:
+        self._check()
+        self.streams.setdefault(name, RawStream(name, list(subjects)))
+
+    async def stream_consumer(
+        self,
+        stream: str,
+        durable: str,
+        filter_subject: str,
+        *,
+        ack_wait: float = 30.0,
+        deliver: Deliver = "all",
+    ) -> MemoryConsumer:
+        self._check()
+        validate_name(durable, "consumer")
+        raw = self.streams.get(stream)
+        if raw is None:
+            raise BusError(f"stream {stream} does not exist on memory://: ensure_stream() first")
+        name = f"{stream}/{durable}"
+        state = self._consumers.get(name)
+        if state is None:
+            start = 0 if deliver == "all" else len(raw.messages)
+            state = ConsumerState(name, filter_subject, ack_wait, True, next_index=start)
+            self._consumers[name] = state
+        return MemoryConsumer(self, state, messages=raw.messages)
+
+    async def core_consumer(self, subject: str) -> MemoryCoreConsumer:
+        self._check()
+        consumer = MemoryCoreConsumer(subject)
+        self._core.append(consumer)
+        return consumer
+
+    async def publish_core(
+        self, subject: str, body: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        self._check()
+        self._offer_core(subject, body, headers)
+
+    def _offer_core(self, subject: str, body: bytes, headers: Mapping[str, str] | None) -> None:
+        self._core = [c for c in self._core if not c.closed]
+        for consumer in self._core:
+            consumer.offer(StoredMessage.of(0, subject, body, headers))
 
     async def close(self) -> None:
         self._closed = True

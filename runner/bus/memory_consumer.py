@@ -120,9 +120,18 @@ class _MemoryAcker:
 class MemoryConsumer:
     """A handle on a consumer state; ``close`` keeps a durable state in the bus."""
 
-    def __init__(self, bus: MemoryBus, state: ConsumerState, *, ephemeral: bool = False) -> None:
+    def __init__(
+        self,
+        bus: MemoryBus,
+        state: ConsumerState,
+        *,
+        ephemeral: bool = False,
+        messages: list[StoredMessage] | None = None,
+    ) -> None:
         self._bus = bus
         self._state = state
+        # The events stream, unless this consumer reads another stream.
+        self._messages = bus.messages if messages is None else messages
         self._ephemeral = ephemeral
         self._closed = False
         self.name = state.name
@@ -135,7 +144,7 @@ class MemoryConsumer:
             if self._closed or self._bus._closed:
                 raise BusUnavailableError(f"consumer {self.name} on memory:// is closed")
             now = time.monotonic()
-            taken = self._state.take(self._bus.messages, batch, now)
+            taken = self._state.take(self._messages, batch, now)
             if taken:
                 return [self._delivery(seq, n) for seq, n in taken]
             wakeup = self._state.next_wakeup(now)
@@ -147,7 +156,7 @@ class MemoryConsumer:
             )
 
     def _delivery(self, seq: int, num_delivered: int) -> Delivery:
-        msg = self._bus.messages[seq - 1]
+        msg = self._messages[seq - 1]
         acker = _MemoryAcker(self._bus, self._state, seq)
         return Delivery(msg.subject, msg.body, msg.headers, num_delivered, acker)
 

@@ -1,0 +1,116 @@
+"""What triggers need from NATS beyond the events stream: raw streams, core
+subscriptions and KV buckets of their own.
+
+Bucket notifications are not runner events: MinIO publishes its own JSON to a
+subject, either into a JetStream stream (replayable, acked) or on core NATS
+(fire and forget). :func:`raw_stream_config` describes such a stream,
+:class:`CoreConsumer` adapts a core subscription to the
+:class:`~runner.bus.base.Consumer` interface (acks are no-ops: core NATS has
+none), and :func:`open_kv_bucket` opens or creates a bucket for trigger and
+sink definitions, cursors and dedup records.
+"""
+
+from __future__ import annotations
+
+import nats.errors
+import nats.js.errors
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+
+from runner.bus.base import Delivery
+from runner.bus.kv import NatsKV
+from runner.bus.nats_errors import translate_errors
+from runner.config import NatsSettings
+from runner.errors import BusUnavailableError
+from runner.events.kinds import validate_name
+
+__all__ = ["CoreConsumer", "open_kv_bucket", "raw_stream_config"]
+
+
+def raw_stream_config(
+    settings: NatsSettings, name: str, subjects: list[str], description: str
+) -> StreamConfig:
+    """A stream for messages that are not runner events, kept like the events stream."""
+    return StreamConfig(
+        name=name,
+        description=description,
+        subjects=list(subjects),
+        retention=RetentionPolicy.LIMITS,
+        max_age=settings.stream_max_age_seconds,
+        duplicate_window=settings.duplicate_window_seconds,
+        discard=DiscardPolicy.OLD,
+        storage=StorageType.FILE,
+        max_msg_size=-1,
+    )
+
+
+async def open_kv_bucket(js: JetStreamContext, name: str, description: str, url: str) -> NatsKV:
+    """The bucket ``name``; created with history 1 and file storage when missing."""
+    validate_name(name, "KV bucket")
+    with translate_errors(f"open KV bucket {name}", url):
+        try:
+            kv = await js.key_value(name)
+        except nats.js.errors.BucketNotFoundError:
+            kv = await js.create_key_value(
+                bucket=name, description=description, history=1, storage=StorageType.FILE
+            )
+    return NatsKV(kv, name, url)
+
+
+class _NoAck:
+    """Core NATS has no acknowledgements: every reply is a no-op."""
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self, delay: float | None) -> None:
+        return None
+
+    async def term(self) -> None:
+        return None
+
+
+class CoreConsumer:
+    """A core NATS subscription behind the :class:`Consumer` interface.
+
+    Messages published while nobody is subscribed are lost; that is what
+    core NATS means. ``fetch`` returns what is buffered, up to ``batch``.
+    """
+
+    def __init__(self, sub: Subscription, subject: str, url: str) -> None:
+        self._sub = sub
+        self.name = f"core:{subject}"
+        self._url = url
+        self._closed = False
+
+    async def fetch(self, batch: int, timeout: float) -> list[Delivery]:
+        if self._closed:
+            raise BusUnavailableError(f"subscription {self.name} is closed: open a new one")
+        out: list[Delivery] = []
+        wait = timeout
+        with translate_errors(f"receive from {self.name}", self._url):
+            while len(out) < batch:
+                try:
+                    msg = await self._sub.next_msg(timeout=wait)
+                except TimeoutError:
+                    break
+                out.append(_delivery(msg))
+                wait = 0.001  # after the first message, take only what is already here
+        return out
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._sub.unsubscribe()
+        except nats.errors.ConnectionClosedError:
+            return
+        except nats.errors.Error as exc:
+            raise BusUnavailableError(f"unsubscribe {self.name} on {self._url}: {exc}") from exc
+
+
+def _delivery(msg: Msg) -> Delivery:
+    return Delivery(msg.subject, msg.data, msg.headers or {}, 1, _NoAck())
