@@ -245,6 +245,9 @@ class KubernetesExecutor:
                 current.ref.step, current.ref.run_id, current.ref.attempt,
                 what.reason, what.message,
             )  # fmt: skip
+        elif what is not None and what.reason == "ImagePullBackOff" and current.pending:
+            # "Back-off pulling image" says less than the pull error before it: keep that.
+            what = Pending(what.reason, current.pending.message, what.since)
         current.pending = what
 
     def _track(self, name: str, obj: dict[str, Any]) -> _Attempt | None:

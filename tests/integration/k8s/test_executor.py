@@ -1,0 +1,199 @@
+"""The executor against the fake API server, without NATS: what it creates,
+adopts, deletes and reports for pods that never run the step.
+
+Steps that do run are in ``test_runs.py`` (they need NATS to report).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from runner.config import KubernetesSettings
+from runner.errors import ExecutorError
+from runner.events.kinds import EventKind
+from runner.events.models import StepFailed
+from runner.executors.kubernetes import KubernetesExecutor
+from runner.executors.kubernetes_manifest import job_name
+from tests.integration.k8s.conftest import Published
+from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster
+from tests.unit.executors.requests import make_request
+
+pytestmark = pytest.mark.integration
+
+UNSCHEDULABLE = {"gpu": 4}  # the fake cluster has one GPU
+
+
+async def until(condition: Callable[[], object], what: str, timeout: float = 15) -> None:
+    """Wait for ``condition()`` to be truthy, failing with ``what`` after ``timeout``."""
+    try:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+async def executors(
+    k8s_settings: KubernetesSettings,
+) -> AsyncIterator[Callable[..., Awaitable[tuple[KubernetesExecutor, Published]]]]:
+    started: list[KubernetesExecutor] = []
+
+    async def start(**settings: object) -> tuple[KubernetesExecutor, Published]:
+        published = Published()
+        executor = KubernetesExecutor(
+            settings=k8s_settings.model_copy(update=settings),
+            publish=published,
+            sweep_seconds=0.05,
+        )
+        started.append(executor)
+        await executor.wait_synced()
+        return executor, published
+
+    yield start
+    for executor in started:
+        await executor.aclose()
+
+
+def failures(published: Published) -> list[StepFailed]:
+    found = []
+    for event in published.events:
+        assert event.kind is EventKind.STEP_FAILED
+        assert event.source == "/runner/executor/kubernetes"
+        assert isinstance(event.data, StepFailed)
+        found.append(event.data)
+    return found
+
+
+async def test_a_second_launch_adopts_the_job(executors, cluster: FakeCluster) -> None:
+    first, _ = await executors()
+    second, _ = await executors()
+    request = make_request(**UNSCHEDULABLE)
+    name = await first.launch(request)
+    assert await first.launch(request) == name
+    assert await second.launch(request) == name  # another controller, same attempt
+    assert name == job_name(request.run_id, request.step, request.attempt)
+    assert cluster.api.requests["POST jobs"] == 1
+    assert cluster.api.requests["POST jobs 409"] == 2
+    assert (first.launched, first.adopted, second.launched, second.adopted) == (1, 1, 0, 1)
+    assert len(cluster.api.items("pods", NAMESPACE)) == 1
+
+
+async def test_a_job_of_another_attempt_under_the_same_name_is_refused(
+    executors, cluster: FakeCluster
+) -> None:
+    executor, _ = await executors()
+    request = make_request(**UNSCHEDULABLE)
+    name = await executor.launch(request)
+    # The same name for a different attempt: only a hand-made Job can do that.
+    cluster.api.update(
+        "jobs",
+        NAMESPACE,
+        name,
+        lambda j: j["metadata"]["annotations"].update({"runner.io/run": "x"}),
+    )
+    with pytest.raises(ExecutorError, match="already exists for run x"):
+        await executor.launch(request)
+
+
+async def test_unschedulable_is_pending_then_fails_with_the_schedulers_message(
+    executors, cluster: FakeCluster
+) -> None:
+    executor, published = await executors(pending_timeout_seconds=2.0)
+    request = make_request(**UNSCHEDULABLE)
+    name = await executor.launch(request)
+    await until(
+        lambda: executor.pending_detail(request.run_id, request.step, 1) is not None,
+        "the pending detail",
+    )
+    detail = executor.pending_detail(request.run_id, request.step, 1)
+    assert detail is not None and detail.reason == "Unschedulable"
+    assert "Insufficient nvidia.com/gpu" in detail.message
+    await until(lambda: published.events, "the failure report")
+    [failed] = failures(published)
+    assert failed.error.reason == "Unschedulable"
+    assert "Insufficient nvidia.com/gpu" in failed.error.message
+    assert failed.error.step == request.step
+    await until(lambda: cluster.api.get("jobs", NAMESPACE, name) is None, "the Job's deletion")
+    assert cluster.api.items("pods", NAMESPACE) == []
+    assert cluster.started_processes == 0
+
+
+@pytest.mark.parametrize(
+    ("image", "secret", "reason", "words"),
+    [
+        ("registry.invalid/nope:1", None, ("ErrImagePull", "ImagePullBackOff"), "not found"),
+        (None, "no-such-secret", ("CreateContainerConfigError",), "no-such-secret"),
+    ],
+)
+async def test_a_container_that_cannot_start_fails_after_the_grace_period(
+    executors, cluster: FakeCluster, image, secret, reason, words
+) -> None:
+    if image:
+        cluster.missing_images = frozenset({image})
+    executor, published = await executors(credentials_secret=secret)
+    await executor.launch(make_request(image=image))
+    await until(lambda: published.events, "the failure report")
+    [failed] = failures(published)
+    assert failed.error.reason in reason
+    assert words in failed.error.message
+    await until(lambda: cluster.api.items("jobs", NAMESPACE) == [], "the Job's deletion")
+    assert cluster.started_processes == 0
+
+
+async def test_stop_deletes_the_job_and_reports_cancelled(executors, cluster: FakeCluster) -> None:
+    executor, published = await executors(pending_timeout_seconds=600)
+    request = make_request(**UNSCHEDULABLE)
+    name = await executor.launch(request)
+    await executor.stop(request.run_id, request.step, 1, name)
+    assert cluster.api.get("jobs", NAMESPACE, name) is None
+    assert cluster.api.items("pods", NAMESPACE) == []
+    [failed] = failures(published)
+    assert failed.error.reason == "Cancelled"
+    # A controller that never launched it can stop it too; an unknown attempt is a no-op.
+    other, other_published = await executors()
+    await other.stop(request.run_id, "nothing", 1, None)
+    assert other_published.events == []
+
+
+async def test_a_job_deleted_by_someone_else_is_reported_lost(
+    executors, cluster: FakeCluster
+) -> None:
+    executor, published = await executors(pending_timeout_seconds=600)
+    name = await executor.launch(make_request(**UNSCHEDULABLE))
+    await until(
+        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1), "pending"
+    )
+    cluster.api.delete("jobs", NAMESPACE, name)
+    await until(lambda: published.events, "the failure report")
+    [failed] = failures(published)
+    assert failed.error.reason == "Lost"
+
+
+async def test_the_watch_survives_errors_dropped_connections_and_410(
+    executors, cluster: FakeCluster
+) -> None:
+    executor, published = await executors(pending_timeout_seconds=600)
+    jobs_watch = executor.watches[0]
+    for watch in executor.watches:
+        watch.backoff_seconds = 0.01
+    cluster.api.fail_next = 3
+    cluster.api.compact()  # every version the executor has seen is now too old
+    cluster.api.drop_watches()
+    await until(lambda: jobs_watch.relists >= 2, "a relist after 410 Gone")
+    assert executor.watches[0].errors + executor.watches[1].errors == 3
+    # Still watching: a Job created by someone else (another controller) is followed.
+    other = KubernetesExecutor(settings=executor.settings, publish=Published())
+    try:
+        name = await other.launch(make_request(**UNSCHEDULABLE))
+    finally:
+        await other.aclose()
+    await until(
+        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1), "pending"
+    )
+    cluster.api.delete("jobs", NAMESPACE, name)
+    await until(lambda: published.events, "the failure report")
+    assert failures(published)[0].error.reason == "Lost"
