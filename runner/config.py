@@ -17,6 +17,7 @@ generated from it.
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 import types
@@ -28,7 +29,7 @@ from typing import Any, Literal, Union
 
 import pydantic
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_core import PydanticUndefined
+from pydantic_core import PydanticUndefined, to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runner.errors import ConfigError
@@ -417,7 +418,7 @@ def describe_settings() -> list[SettingInfo]:
                     env=tuple(_env_names(cls, name)),
                     flag=_FLAGS.get(key),
                     type=_type_name(field.annotation),
-                    default=_default_text(field.default),
+                    default=_default_text(field.get_default(call_default_factory=True)),
                     doc=" ".join((field.description or "").split()),
                 )
             )
@@ -431,6 +432,8 @@ def _type_name(annotation: Any) -> str:
         return " | ".join(str(a) for a in typing.get_args(annotation))
     if origin in (Union, types.UnionType) and len(args) == 1:
         return _type_name(args[0])
+    if origin in (list, dict):
+        return f"{'list' if origin is list else 'table'} (JSON in the environment)"
     names = {Path: "path", SecretStr: "secret", str: "string", int: "integer", float: "number"}
     return names.get(annotation, "boolean" if annotation is bool else str(annotation))
 
@@ -442,4 +445,6 @@ def _default_text(value: Any) -> str:
         return str(value).lower()  # as written in TOML and accepted from the environment
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, list | dict):
+        return json.dumps(to_jsonable_python(value, exclude_none=True), separators=(", ", ": "))
     return str(value)

@@ -115,6 +115,7 @@ def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname_lower)s: %(message)s"))
     handler.addFilter(_lower_level_name)
+    handler.addFilter(_DropRepeats())
     root = logging.getLogger("runner")
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -124,3 +125,17 @@ def configure_logging(level: str) -> None:
 def _lower_level_name(record: logging.LogRecord) -> bool:
     record.levelname_lower = record.levelname.lower()
     return True
+
+
+class _DropRepeats(logging.Filter):
+    """A client retrying every second says the same thing every second: say it once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._last: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        repeated = message == self._last
+        self._last = message
+        return not repeated

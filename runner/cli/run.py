@@ -31,12 +31,17 @@ from runner.cli.options import (
 from runner.cli.params import parse_params
 from runner.cli.progress import ProgressView, RunProgress, make_view
 from runner.cli.runstate import final_state
-from runner.cli.stack import describe_stack, open_stack, shared_stack_url
+from runner.cli.stack import (
+    describe_stack,
+    open_stack,
+    shared_stack_url,
+    wait_for_private_server,
+)
 from runner.cli.summary import summary_lines
 from runner.config import Settings
 from runner.core.state import RunState, RunStatus
 from runner.dsl.loader import LoadedPipeline, load_pipeline
-from runner.errors import ConfigError
+from runner.errors import ConfigError, RunnerError
 from runner.events.kinds import TERMINAL_RUN_KINDS, validate_name
 from runner.records import RunRecord
 
@@ -125,6 +130,7 @@ def run_command(
 async def _run(
     settings: Settings, loaded: LoadedPipeline, tasks: list[str], options: RunOptions
 ) -> int:
+    await wait_for_private_server(settings)
     async with open_stack(settings, controller=False if options.detach else None) as stack:
         handle = await submit(
             loaded.pipeline,
@@ -186,7 +192,11 @@ async def _follow_or_cancel(
         view.note(
             f"interrupted: cancelling run {handle.run_id} (Ctrl-C again to leave it as it is)"
         )
-        await handle.cancel(reason="interrupted in `runner run` (Ctrl-C)", requested_by="cli")
+        try:
+            await handle.cancel(reason="interrupted in `runner run` (Ctrl-C)", requested_by="cli")
+        except RunnerError as exc:
+            view.note(f"could not request the cancellation: {exc}")
+            return None, True
         done, _ = await asyncio.wait({follow}, timeout=CANCEL_GRACE_SECONDS)
         if not done:
             view.note(

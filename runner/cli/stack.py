@@ -10,9 +10,11 @@ the same home.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +32,13 @@ __all__ = [
     "read_up",
     "remove_up",
     "shared_stack_url",
+    "wait_for_private_server",
     "write_up",
 ]
 
 UP_MARKER = "up.json"
+PRIVATE_SERVER_GRACE = 5.0
+"""How long a new run waits for another command's private server to go away."""
 
 
 @dataclass(frozen=True)
@@ -49,15 +54,17 @@ def read_up(home: Path) -> UpInfo | None:
     try:
         raw = json.loads((home / UP_MARKER).read_text())
         info = UpInfo(pid=int(raw["pid"]), nats_url=str(raw["nats_url"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        started = raw.get("started")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return info if _alive(info.pid) else None
+    return info if _same_process(info.pid, started) else None
 
 
 def write_up(home: Path, nats_url: str) -> None:
+    pid = os.getpid()
     path = home / UP_MARKER
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": os.getpid(), "nats_url": nats_url}))
+    tmp.write_text(json.dumps({"pid": pid, "nats_url": nats_url, "started": _start_time(pid)}))
     tmp.replace(path)
 
 
@@ -69,8 +76,34 @@ def remove_up(home: Path) -> None:
 
 
 def shared_stack_url(settings: Settings) -> str | None:
-    """The NATS URL of a stack that outlives this command (external, or a running server)."""
-    return settings.nats.url or discover(settings.home.resolve() / "nats")
+    """The NATS URL of a stack that outlives this command: external, or a ``runner up``."""
+    if settings.nats.url:
+        return settings.nats.url
+    up = read_up(settings.home.resolve())
+    return up.nats_url if up is not None else None
+
+
+async def wait_for_private_server(settings: Settings, grace: float = PRIVATE_SERVER_GRACE) -> None:
+    """Make sure no other command's private server is in the way of a new run.
+
+    A server in the home that no ``runner up`` owns belongs to another command
+    (a ``runner run``, or a ``status`` reading history) and stops with it: a
+    run submitted there would lose its controller, or its server, midway. A
+    short-lived reader is waited for; a long one is an error with the fix.
+    """
+    if shared_stack_url(settings) is not None:
+        return
+    data_dir = settings.home.resolve() / "nats"
+    deadline = time.monotonic() + grace
+    while (url := discover(data_dir)) is not None:
+        if time.monotonic() > deadline:
+            raise ConfigError(
+                f"the embedded NATS of {settings.home.resolve()} ({url}) belongs to another "
+                "runner command that is still running (another `runner run`, or a --follow): "
+                "wait for it to end, use another --home, or start `runner up` so that "
+                "commands share one stack"
+            )
+        await asyncio.sleep(0.1)
 
 
 def check_executor(settings: Settings, *, in_process: bool) -> None:
@@ -86,7 +119,9 @@ def check_executor(settings: Settings, *, in_process: bool) -> None:
 def open_stack(settings: Settings, *, controller: bool | None = None) -> LocalStack:
     """The stack for a command; ``controller=None`` runs one only with a private server."""
     would_run_controller = controller is True or (
-        controller is None and shared_stack_url(settings) is None
+        controller is None
+        and shared_stack_url(settings) is None
+        and discover(settings.home.resolve() / "nats") is None
     )
     check_executor(settings, in_process=would_run_controller)
     return LocalStack(settings, controller=controller)
@@ -105,14 +140,22 @@ def describe_stack(stack: LocalStack) -> str:
     return f"NATS {url}"
 
 
-def _alive(pid: int) -> bool:
+def _same_process(pid: int, started: object) -> bool:
+    """``pid`` is alive and, where /proc tells, is the process that wrote the marker
+    (a reused PID has another start time)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # exists, owned by someone else
-    with contextlib.suppress(OSError):
-        # A reused PID belongs to some other program: not a runner.
-        return b"runner" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    return True
+        pass  # exists, owned by someone else
+    now = _start_time(pid)
+    return started is None or now is None or now == started
+
+
+def _start_time(pid: int) -> int | None:
+    """The process start time from /proc (clock ticks since boot); None elsewhere."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    return None
