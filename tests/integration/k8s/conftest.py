@@ -10,6 +10,9 @@ import pytest
 from runner.config import KubernetesSettings
 from runner.events.envelope import Event
 from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster, Node
+from tests.integration.runtime.conftest import write_pipeline
+
+__all__ = ["write_pipeline"]  # the runtime suite's fixture, shared
 
 GPU_NODE = Node(
     name="gpu-node",

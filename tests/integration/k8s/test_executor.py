@@ -110,7 +110,8 @@ async def test_unschedulable_is_pending_then_fails_with_the_schedulers_message(
         "the pending detail",
     )
     detail = executor.pending_detail(request.run_id, request.step, 1)
-    assert detail is not None and detail.reason == "Unschedulable"
+    assert detail is not None
+    assert detail.reason == "Unschedulable"
     assert "Insufficient nvidia.com/gpu" in detail.message
     await until(lambda: published.events, "the failure report")
     [failed] = failures(published)
