@@ -54,6 +54,12 @@ class LocalStack:
         assert self._store is not None, "use LocalStack as an async context manager"
         return self._store
 
+    @property
+    def controller_running(self) -> bool:
+        """Whether the in-process controller is consuming (read by the health probes)."""
+        task = self._controller_task
+        return task is not None and not task.done()
+
     async def __aenter__(self) -> LocalStack:
         try:
             await self._start()

@@ -28,6 +28,7 @@ app = typer.Typer(
 _COMMAND_MODULES = (
     "runner.cli.run",
     "runner.cli.up",
+    "runner.cli.controller",
     "runner.cli.runs",
     "runner.cli.logs",
     "runner.cli.events",

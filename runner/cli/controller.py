@@ -1,0 +1,98 @@
+"""``runner controller``: the long-lived controller, as the Deployment in ``k8s/`` runs it.
+
+Consumes run events and drives runs with the configured executor (in a
+cluster: ``RUNNER_EXECUTOR=kubernetes``, in-cluster credentials, or a
+kubeconfig from ``KUBECONFIG`` outside it), serves liveness/readiness probes
+on ``--health-port``, and on SIGTERM stops fetching, finishes in-flight
+events and exits 0 (running Jobs keep running; the next controller adopts them).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from runner.cli.aio import run_async
+from runner.cli.app import user_errors
+from runner.cli.options import (
+    ConfigOption,
+    ExecutorOption,
+    HomeOption,
+    LogLevelOption,
+    NatsOption,
+    StoreOption,
+    build_settings,
+)
+from runner.config import Settings
+from runner.errors import ConfigError
+from runner.local import LocalStack
+from runner.probes import probe_server
+from runner.service import serve
+
+__all__ = ["register"]
+
+HealthPortOption = Annotated[
+    int,
+    typer.Option("--health-port", help="Port of /healthz and /readyz (0: no probes)."),
+]
+HealthHostOption = Annotated[
+    str,
+    typer.Option("--health-host", help="Address the probes listen on (the kubelet's reach)."),
+]
+
+
+def controller_command(
+    home: HomeOption = None,
+    store: StoreOption = None,
+    nats: NatsOption = None,
+    executor: ExecutorOption = None,
+    config: ConfigOption = None,
+    log_level: LogLevelOption = None,
+    health_port: HealthPortOption = 8080,
+    health_host: HealthHostOption = "0.0.0.0",
+) -> None:
+    """Run the controller until SIGTERM / Ctrl-C (in a cluster: the runner Deployment)."""
+    with user_errors():
+        settings = build_settings(
+            home=home, store=store, nats=nats, executor=executor, config=config,
+            log_level=log_level,
+        )  # fmt: skip
+        if settings.executor == "kubernetes" and not settings.nats.url:
+            raise ConfigError(
+                "the Kubernetes executor needs a NATS server its step pods can reach: set "
+                "NATS_URL (in the cluster: nats://nats:4222) or --nats"
+            )
+        run_async(_serve(settings, health_host, health_port))
+    typer.echo("runner controller: stopped")
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    stacks: list[LocalStack] = []
+
+    def live() -> str | None:
+        if stacks and not stacks[0].controller_running:
+            return "the controller has stopped"
+        return None
+
+    def ready() -> str | None:
+        if not stacks:
+            return "starting"
+        return live()
+
+    def on_ready(stack: LocalStack) -> None:
+        stacks.append(stack)
+        typer.echo(
+            f"runner controller ready: executor {settings.executor}, NATS {stack.nats_url}, "
+            f"store {stack.store.uri}"
+        )
+
+    if port == 0:
+        await serve(settings, on_ready=on_ready)
+        return
+    async with probe_server(live=live, ready=ready, host=host, port=port):
+        await serve(settings, on_ready=on_ready)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("controller")(controller_command)
