@@ -6,11 +6,30 @@ registers itself on :data:`runner.cli.app.app`.
 
 from __future__ import annotations
 
+import sys
+
 __all__ = ["main"]
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Usage mistakes (an unknown option, a missing argument) are reported like
+    every other user mistake: one ``error:`` line and exit status 2.
+    """
+    import typer
+
     from runner.cli.app import app
 
-    app(prog_name="runner")
+    try:
+        code = app(prog_name="runner", standalone_mode=False)
+    except typer.TyperException as exc:
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        context = getattr(exc, "ctx", None)
+        if message:  # empty when the group's help was shown for missing arguments
+            hint = f" (see `{context.command_path} --help`)" if context is not None else ""
+            typer.echo(f"error: {message}{hint}", err=True)
+        code = getattr(exc, "exit_code", 2)
+    except typer.Abort:
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)

@@ -26,6 +26,8 @@ CASES = {
     "bad setting": (["run", "small.py", "--executor", "cloud"], "setting 'executor' = 'cloud'"),
     "unknown run": (["status", "no-such-run"], "run 'no-such-run' not found"),
     "bad event type": (["events", "--type", "step.exploded"], "--type 'step.exploded'"),
+    "unknown option": (["run", "small.py", "--bogus"], "No such option: --bogus"),
+    "missing argument": (["run"], "Missing argument 'PATH[:FUNC]'. (see `runner run --help`)"),
 }
 
 
