@@ -23,6 +23,7 @@ from runner.controller.controller import Controller
 from runner.executors.local import LocalExecutor
 from runner.store.base import ArtifactStore
 from runner.store.factory import open_store
+from runner.telemetry.tracer import RunTracer, start_run_tracer
 
 if TYPE_CHECKING:
     from runner.executors.kubernetes import KubernetesExecutor
@@ -43,6 +44,7 @@ class LocalStack:
         self.executor: LocalExecutor | KubernetesExecutor | None = None
         self.controller: Controller | None = None
         self._controller_task: asyncio.Task[None] | None = None
+        self.tracing: RunTracer | None = None
 
     @property
     def bus(self) -> Bus:
@@ -111,6 +113,7 @@ class LocalStack:
         return env
 
     async def _start_controller(self, url: str) -> None:
+        self.tracing = start_run_tracer(self.settings.home, executor=self.settings.executor)
         if self.settings.executor == "kubernetes":
             from runner.executors.kubernetes import KubernetesExecutor  # its client is heavy
 
@@ -130,7 +133,8 @@ class LocalStack:
             store=self.store,
             executor=self.executor,
             step_nats_url=url,
-            step_env=self.step_env(),
+            step_env={**self.step_env(), **self.tracing.step_env()},
+            tracing=self.tracing,
         )
         self._controller_task = asyncio.create_task(self.controller.run(), name="controller")
         ready = asyncio.create_task(self.controller.ready.wait())
@@ -158,6 +162,8 @@ class LocalStack:
                 await self._controller_task
         if self.executor is not None:
             await self.executor.aclose()
+        if self.tracing is not None:  # after the controller: its last spans are queued
+            await asyncio.to_thread(self.tracing.shutdown)
         if self._store is not None:
             await self._store.close()
         if self._bus is not None:

@@ -35,6 +35,7 @@ _COMMAND_MODULES = (
     "runner.cli.cache",
     "runner.cli.compile",
     "runner.cli.config",
+    "runner.cli.trace",
 )
 
 

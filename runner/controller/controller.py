@@ -42,6 +42,8 @@ from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, RunFailed, RunRequested
 from runner.executors.base import Executor
 from runner.store.base import ArtifactStore
+from runner.telemetry.ids import adopt_run_request
+from runner.telemetry.tracer import RunTracer
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class Controller:
         durable: str = DEFAULT_DURABLE,
         batch: int = 128,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        tracing: RunTracer | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -80,8 +83,14 @@ class Controller:
         self.clock = clock
         self.plans = PlanCache(store)
         self.states = RunStates(bus)
+        self.tracing = tracing or RunTracer()
         self.effects = Effects(
-            bus=bus, store=store, executor=executor, step_nats_url=step_nats_url, step_env=step_env
+            bus=bus,
+            store=store,
+            executor=executor,
+            step_nats_url=step_nats_url,
+            step_env=step_env,
+            tracing=self.tracing,
         )
         self.stats = ControllerStats()
         self._stopping = asyncio.Event()
@@ -129,12 +138,14 @@ class Controller:
         await asyncio.gather(*(self._process_run(run, items) for run, items in by_run.items()))
 
     async def _process_run(self, run_id: str, items: list[tuple[Delivery, Event]]) -> None:
+        started = self.tracing.clock()
         try:
             state, revision, rejected = await self._apply(run_id, items)
             for delivery, reason in rejected:
                 await self._dead_letter(delivery, reason)
             if state is not None and revision is not None:
-                await self._flush_outbox(state, revision)
+                with self.tracing.handling(state, [event for _, event in items], started):
+                    await self._flush_outbox(state, revision)
         except RunnerError as exc:
             # Transient trouble (bus/store): leave the events for redelivery.
             log.warning("run %s: could not apply %d event(s): %s", run_id, len(items), exc)
@@ -154,16 +165,21 @@ class Controller:
             state, revision = loaded if loaded is not None else (None, None)
             before = encode_state(state) if state is not None else None
             rejected: list[tuple[Delivery, str]] = []
+            spans = self.tracing.batch()
             for delivery, event in items:
                 plan = await self._plan_for(state, event)
                 if plan is None:
                     rejected.append((delivery, self._why_no_plan(state, event)))
                     continue
+                if state is None:  # a new run: its trace ids are fixed here, once
+                    event = adopt_run_request(event)
+                seen = spans.before(state, event)
                 decision = decide(state, event, plan, self.clock())
                 if decision.rejected:
                     rejected.append((delivery, decision.rejected))
                     continue
                 state = decision.state
+                spans.after(seen, state, plan)
             if state is None or encode_state(state) == before:
                 return state, revision, rejected
             try:
@@ -171,6 +187,7 @@ class Controller:
             except ConflictError:
                 self.stats.conflicts += 1
                 continue
+            spans.emit()  # only the controller whose write won ends these spans
             return state, revision, rejected
         raise ConflictError(f"run {run_id}: state kept changing under {CAS_ATTEMPTS} attempts")
 

@@ -20,6 +20,8 @@ from runner.executors.base import Executor
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.manifests import lookup
+from runner.telemetry.ids import attempt_trace
+from runner.telemetry.tracer import RunTracer
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +37,14 @@ class Effects:
         executor: Executor,
         step_nats_url: str | None,
         step_env: dict[str, str] | None = None,
+        tracing: RunTracer | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
         self.executor = executor
         self.step_nats_url = step_nats_url
         self.step_env = dict(step_env or {})
+        self.tracing = tracing or RunTracer()
         self.cache_hits = 0
         self.launches = 0
 
@@ -55,8 +59,13 @@ class Effects:
             raise TypeError(f"unknown action {action!r}")
 
     async def _launch(self, action: LaunchStep, state: RunState, plan: Plan) -> None:
-        if action.cache_key and await self._publish_cache_hit(action, state):
-            return
+        # The attempt's span starts now; every event about the attempt says so.
+        trace = attempt_trace(state, action.step, action.attempt, datetime.now(UTC))
+        if action.cache_key:
+            with self.tracing.work("cache lookup", state, action.step):
+                hit = await self._publish_cache_hit(action, trace)
+            if hit:
+                return
         task = plan.task(action.task)
         request = StepRequest(
             run_id=action.run_id,
@@ -72,16 +81,17 @@ class Effects:
             nats_url=self.step_nats_url,
             env=self.step_env,
             cache_key=action.cache_key,
-            traceparent=state.traceparent,
-            tracestate=state.tracestate,
+            traceparent=trace[0],
+            tracestate=trace[1],
         )
         try:
-            launch_id = await self.executor.launch(request)
+            with self.tracing.work("launch", state, action.step):
+                launch_id = await self.executor.launch(request)
         except Exception as exc:  # a launch failure is the step's failure, not ours
             log.warning("launch of %s/%s failed", action.run_id, action.step, exc_info=True)
             await self._publish_step_event(
                 action,
-                state,
+                trace,
                 EventKind.STEP_FAILED,
                 StepFailed(
                     attempt=action.attempt,
@@ -97,7 +107,7 @@ class Effects:
         self.launches += 1
         await self._publish_step_event(
             action,
-            state,
+            trace,
             EventKind.STEP_LAUNCHED,
             StepLaunched(
                 attempt=action.attempt,
@@ -107,7 +117,7 @@ class Effects:
             ),
         )
 
-    async def _publish_cache_hit(self, action: LaunchStep, state: RunState) -> bool:
+    async def _publish_cache_hit(self, action: LaunchStep, trace: tuple[str, str]) -> bool:
         assert action.cache_key is not None
         manifest = await lookup(self.store, action.cache_key)
         if manifest is None:
@@ -121,13 +131,13 @@ class Effects:
             producer_step=manifest.producer_step,
             created_at=manifest.created_at,
         )
-        await self._publish_step_event(action, state, EventKind.STEP_CACHED, data)
+        await self._publish_step_event(action, trace, EventKind.STEP_CACHED, data)
         return True
 
     async def _publish_step_event(
         self,
         action: LaunchStep,
-        state: RunState,
+        trace: tuple[str, str],
         kind: EventKind,
         data: StepLaunched | StepFailed | StepCached,
     ) -> None:
@@ -139,7 +149,7 @@ class Effects:
             attempt=action.attempt,
             time=datetime.now(UTC),
             data=data,
-            traceparent=state.traceparent,
-            tracestate=state.tracestate,
+            traceparent=trace[0],
+            tracestate=trace[1],
         )
         await self.bus.publish(event)

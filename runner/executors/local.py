@@ -236,6 +236,13 @@ class LocalExecutor:
         env.update(req.task.env)
         env["PYTHONUNBUFFERED"] = "1"
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+        # The attempt's span: the step's own spans (and any tool that reads the
+        # OpenTelemetry environment carriers) continue its trace, not ours.
+        trace = {"TRACEPARENT": req.traceparent, "TRACESTATE": req.tracestate}
+        for name, value in trace.items():
+            env.pop(name, None)
+            if value:
+                env[name] = value
         return env
 
     async def _upload_log(self, req: StepRequest, log_path: Path) -> None:

@@ -31,6 +31,7 @@ from runner.spec.models import ArtifactKind, IOKind, canonical_json
 from runner.step.artifacts import download_inputs, output_path, upload_outputs
 from runner.step.report import Reporter
 from runner.step.request import StepRequest
+from runner.telemetry.step import StepTracing
 
 log = logging.getLogger("runner.step")
 
@@ -47,12 +48,26 @@ class _UserCodeFailed(Exception):
 
 
 async def run_step(request: StepRequest) -> int:
+    tracing = StepTracing.start(
+        run_id=request.run_id,
+        step=request.step,
+        attempt=request.attempt,
+        traceparent=request.traceparent,
+        tracestate=request.tracestate,
+    )
+    try:
+        return await _run_step(request, tracing)
+    finally:
+        tracing.shutdown()  # after the outcome is reported: flushing never delays it
+
+
+async def _run_step(request: StepRequest, tracing: StepTracing) -> int:
     reporter = await Reporter.connect(request)
     started = time.monotonic()
     try:
         await reporter.started(host=socket.gethostname(), pid=os.getpid())
         try:
-            outputs, values = await _execute(request)
+            outputs, values = await _execute(request, tracing)
         except _UserCodeFailed as failure:
             await reporter.failed(failure.error, time.monotonic() - started)
             return 1
@@ -66,28 +81,35 @@ async def run_step(request: StepRequest) -> int:
         await reporter.close()
 
 
-async def _execute(request: StepRequest) -> tuple[dict[str, ArtifactRef], dict[str, Any]]:
+async def _execute(
+    request: StepRequest, tracing: StepTracing
+) -> tuple[dict[str, ArtifactRef], dict[str, Any]]:
     from runner.store.factory import open_store
 
     store = open_store(request.store_uri)
     work = Path(tempfile.mkdtemp(prefix="runner-step-", dir=os.environ.get("RUNNER_WORK_DIR")))
     try:
-        if request.code is not None:
-            await _activate_code(store, request)
-        inputs = await download_inputs(store, work, request.artifacts)
-        if request.component.kind == "container":
-            metadata: dict[str, dict[str, Any]] = {}
-            values: dict[str, Any] = {}
-            await asyncio.to_thread(_run_container, request, work, inputs)
-        else:
-            values, metadata = await asyncio.to_thread(_call_python, request, work, inputs)
-        _check_inline(request, values)
-        outputs = await upload_outputs(
-            store, work, run_id=request.run_id, step=request.step,
-            component=request.component, metadata=metadata,
-        )  # fmt: skip
+        with tracing.span("fetch inputs", artifacts=len(request.artifacts)):
+            if request.code is not None:
+                await _activate_code(store, request)
+            inputs = await download_inputs(store, work, request.artifacts)
+        # Current while the component runs (to_thread copies the context): user spans nest.
+        with tracing.span(f"run {request.component.name}", component=request.component.name):
+            if request.component.kind == "container":
+                metadata: dict[str, dict[str, Any]] = {}
+                values: dict[str, Any] = {}
+                await asyncio.to_thread(_run_container, request, work, inputs)
+            else:
+                values, metadata = await asyncio.to_thread(_call_python, request, work, inputs)
+            _check_inline(request, values)
+        with tracing.span("upload outputs"):
+            outputs = await upload_outputs(
+                store, work, run_id=request.run_id, step=request.step,
+                component=request.component, metadata=metadata,
+            )  # fmt: skip
         if request.cache_key:
-            await _write_manifest(store, request, outputs, values)
+            with tracing.span("write cache manifest"):
+                await _write_manifest(store, request, outputs, values)
         return outputs, values
     finally:
         await store.close()
