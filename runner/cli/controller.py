@@ -90,7 +90,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     if port == 0:
         await serve(settings, on_ready=on_ready)
         return
-    async with probe_server(live=live, ready=ready, host=host, port=port):
+    async with probe_server(live=live, ready=ready, host=host, port=port) as bound:
+        typer.echo(f"health probes on http://{host}:{bound}/healthz and /readyz")
         await serve(settings, on_ready=on_ready)
 
 

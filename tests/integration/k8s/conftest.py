@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from runner.bus import EmbeddedNats
 from runner.config import KubernetesSettings
 from runner.events.envelope import Event
 from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster, Node
@@ -31,6 +32,17 @@ async def cluster(tmp_path: Path) -> AsyncIterator[FakeCluster]:
         yield fake
     finally:
         await fake.close()
+
+
+@pytest.fixture
+async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
+    """A nats-server the test owns, outliving any controller it starts."""
+    server = EmbeddedNats(tmp_path / "nats")
+    url = await server.start()
+    try:
+        yield url
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

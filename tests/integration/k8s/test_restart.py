@@ -4,13 +4,11 @@ reports a pod that died meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from runner.api import RunHandle, submit
-from runner.bus import EmbeddedNats
 from runner.config import KubernetesSettings, NatsSettings, Settings
 from runner.core import RunStatus
 from runner.executors.kubernetes_manifest import job_name
@@ -20,16 +18,6 @@ from tests.integration.k8s.pipelines import GATED
 from tests.integration.k8s.test_executor import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
-    server = EmbeddedNats(tmp_path / "nats")
-    url = await server.start()
-    try:
-        yield url
-    finally:
-        await server.stop()
 
 
 async def test_a_restarted_controller_adopts_running_jobs(
