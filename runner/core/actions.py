@@ -69,8 +69,8 @@ class LaunchStep(_Action):
     task: str
     parameters: dict[str, Any] = Field(default_factory=dict)
     """Resolved input parameter values, by input name."""
-    artifacts: dict[str, ArtifactRef] = Field(default_factory=dict)
-    """Resolved input artifacts, by input name."""
+    artifacts: dict[str, ArtifactRef | list[ArtifactRef]] = Field(default_factory=dict)
+    """Resolved input artifacts, by input name (a list for a ``Collected`` input)."""
     cache_key: str | None = None
     """None when caching is off for the task or the run (``--no-cache``)."""
     not_before: datetime | None = None

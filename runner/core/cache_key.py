@@ -3,7 +3,8 @@
 sha256 of the canonical JSON of the component digest (its code), the image,
 the packages, the task's env, the resolved input parameter values, the
 *content digests* of input artifacts (not their URIs: two runs that produce
-identical data share the cache downstream), the component's
+identical data share the cache downstream; a ``Collected`` list of artifacts
+contributes its list of digests, in iteration order), the component's
 ``cache_version`` and the key format version. Resources, retries, timeouts,
 node selectors, the task and pipeline names are left out: they change where
 and how a step runs, not what it computes. See ``docs/caching.md``.
@@ -34,7 +35,7 @@ def compute_cache_key(
     component: ComponentSpec,
     task: TaskSpec,
     parameters: Mapping[str, Any],
-    artifacts: Mapping[str, ArtifactRef],
+    artifacts: Mapping[str, ArtifactRef | list[ArtifactRef]],
 ) -> str:
     """Hex sha256 of the step's inputs; raises ValueError for non-JSON values (NaN)."""
     material = {
@@ -45,7 +46,11 @@ def compute_cache_key(
         "packages": list(component.packages),
         "env": dict(task.env),
         "parameters": dict(parameters),
-        "artifacts": {name: ref.digest for name, ref in artifacts.items()},
+        "artifacts": {name: _digests(ref) for name, ref in artifacts.items()},
         "cache_version": component.cache_version,
     }
     return sha256_hex(canonical_json(material))
+
+
+def _digests(ref: ArtifactRef | list[ArtifactRef]) -> str | list[str]:
+    return [r.digest for r in ref] if isinstance(ref, list) else ref.digest

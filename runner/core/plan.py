@@ -1,32 +1,44 @@
 """The scheduling index of a compiled pipeline.
 
 :class:`Plan` is built once per spec digest (the controller caches it) in
-O(tasks + edges): tasks by name, the component of each task, parents,
-children, roots and parameter declarations. Every ``decide`` call then reads
-it for O(out-degree) work and never walks the whole spec.
+O(tasks + loops + edges): tasks and loops by name, the component of each
+task, parents and children, roots and parameter declarations. Every
+``decide`` call then reads it for O(out-degree) work and never walks the
+whole spec.
 
-Building it also checks what scheduling relies on — unique task names, known
-components, dependencies that exist and form no cycle, ``task_output``
-bindings only to declared dependencies (otherwise a step could launch before
-its producer finished) and ``pipeline_parameter`` bindings only to declared
-parameters. A spec that fails raises :class:`PipelineDefinitionError`.
+Loops make the graph nested. The *nodes* of a scope (the pipeline, or one
+loop's body) are its tasks and the loops directly in it; every dependency is
+*lifted* to the scope where both ends meet (:mod:`runner.core.plan_graph`): a
+task in a loop that reads a task outside it makes the loop wait for that
+task; a task after the loop that reads ``Collected(...)`` of a task inside it
+waits for the whole loop. ``parents`` and ``children`` hold these lifted,
+same-scope edges; a *soft* parent (``soft_parents``) releases its child
+whatever its outcome (exit handlers, ``ignore_upstream_failure``, ``OneOf``
+options), a hard one only when it succeeded.
+
+Building it also checks what scheduling relies on (see
+:mod:`runner.core.plan_checks`); a spec that fails raises
+:class:`PipelineDefinitionError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from runner.core import names
+from runner.core.plan_checks import check_bindings, check_loops, index_tasks
+from runner.core.plan_graph import Graph, build_graph
 from runner.errors import PipelineDefinitionError
 from runner.spec.models import (
     ComponentSpec,
+    Condition,
     InputBinding,
     IOKind,
+    LoopSpec,
     ParameterDecl,
-    PipelineParameterInput,
     PipelineSpec,
-    TaskOutputInput,
     TaskSpec,
 )
 
@@ -51,10 +63,51 @@ class TaskPlan:
     inputs: tuple[BoundInput, ...]
     defaults: Mapping[str, object]
     """Defaults of unbound optional parameter inputs, passed explicitly at launch."""
+    soft_parents: frozenset[str] = frozenset()
+    scope: str | None = None
+    """The innermost loop holding the task."""
+    depth: int = 0
+    """How many loops hold the task: the number of indexes in its step names."""
 
     @property
     def name(self) -> str:
         return self.task.name
+
+    @property
+    def condition(self) -> Condition | None:
+        return self.task.condition
+
+    @property
+    def exit_handler(self) -> bool:
+        return self.task.exit_handler
+
+
+@dataclass(frozen=True, slots=True)
+class LoopPlan:
+    """A ``ParallelFor``: a node of its enclosing scope and the scope of its body."""
+
+    loop: LoopSpec
+    parents: tuple[str, ...]
+    children: tuple[str, ...]
+    body: tuple[str, ...]
+    """Tasks and loops directly in the loop, in spec order: one of each per iteration."""
+    body_roots: tuple[str, ...]
+    """Body nodes with no parent in the body: ready when an iteration starts."""
+    soft_parents: frozenset[str] = frozenset()
+    scope: str | None = None
+    depth: int = 0
+    """How many loops hold this one (its body's steps have ``depth + 1`` indexes)."""
+
+    @property
+    def name(self) -> str:
+        return self.loop.name
+
+    @property
+    def condition(self) -> Condition | None:
+        return self.loop.condition
+
+
+Node = TaskPlan | LoopPlan
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +119,11 @@ class Plan:
     tasks: Mapping[str, TaskPlan]
     """Every task by name, in the spec's (topological) order."""
     roots: tuple[str, ...]
+    """Nodes of the pipeline's own scope with no parents: ready when the run starts."""
     parameters: Mapping[str, ParameterDecl]
+    loops: Mapping[str, LoopPlan] = field(default_factory=lambda: MappingProxyType({}))
+    top: tuple[str, ...] = ()
+    """Every node of the pipeline's own scope (outside all loops)."""
 
     @property
     def name(self) -> str:
@@ -83,6 +140,15 @@ class Plan:
         """The component task ``name`` runs; raises KeyError if the pipeline has no such task."""
         return self.tasks[name].component
 
+    def node(self, name: str) -> Node:
+        """The task or loop ``name``; raises KeyError for neither."""
+        found = self.tasks.get(name)
+        return found if found is not None else self.loops[name]
+
+    def task_of_step(self, step: str) -> TaskPlan:
+        """The task a step (``train`` or an iteration ``train[3]``) runs; KeyError if none."""
+        return self.tasks[names.node_of(step)]
+
     @classmethod
     def from_spec(cls, spec: PipelineSpec) -> Plan:
         """Index ``spec``; raises :class:`PipelineDefinitionError` if it cannot be scheduled."""
@@ -91,80 +157,33 @@ class Plan:
             raise PipelineDefinitionError(
                 f"pipeline {spec.name!r} declares a parameter twice; give each a unique name"
             )
-        by_name = _index_tasks(spec)
-        children: dict[str, list[str]] = {name: [] for name in by_name}
-        for task in spec.tasks:
-            for parent in dict.fromkeys(task.dependencies):
-                if parent not in by_name:
-                    raise PipelineDefinitionError(
-                        f"task {task.name!r} depends on {parent!r}, which is not a task of "
-                        f"pipeline {spec.name!r}; recompile the pipeline"
-                    )
-                children[parent].append(task.name)
-        _check_acyclic(spec, children)
-        tasks = {
-            task.name: _task_plan(spec, task, parameters, tuple(children[task.name]))
-            for task in spec.tasks
-        }
-        roots = tuple(name for name, tp in tasks.items() if not tp.parents)
+        by_name = index_tasks(spec)
+        loops = check_loops(spec, by_name)
+        graph = build_graph(spec, by_name, loops)
+        check_bindings(spec, by_name, loops, graph.enclosing, parameters)
+        tasks = {task.name: _task_plan(spec, task, graph) for task in spec.tasks}
+        loop_plans = {loop.name: _loop_plan(loop, graph) for loop in spec.loops}
+        top = graph.members[None]
         return cls(
             spec=spec,
             digest=spec.digest(),
             tasks=MappingProxyType(tasks),
-            roots=roots,
+            roots=tuple(n for n in top if not graph.parents[n]),
             parameters=MappingProxyType(parameters),
+            loops=MappingProxyType(loop_plans),
+            top=top,
         )
 
 
-def _index_tasks(spec: PipelineSpec) -> dict[str, TaskSpec]:
-    by_name: dict[str, TaskSpec] = {}
-    for task in spec.tasks:
-        if task.name in by_name:
-            raise PipelineDefinitionError(
-                f"pipeline {spec.name!r} has two tasks named {task.name!r}; rename one"
-            )
-        if task.component not in spec.components:
-            raise PipelineDefinitionError(
-                f"task {task.name!r} uses component {task.component!r}, which the spec does "
-                "not define; recompile the pipeline"
-            )
-        by_name[task.name] = task
-    return by_name
-
-
-def _check_acyclic(spec: PipelineSpec, children: Mapping[str, list[str]]) -> None:
-    """Kahn's algorithm: every task must be reachable in a topological order."""
-    indegree = {name: 0 for name in children}
-    for kids in children.values():
-        for kid in kids:
-            indegree[kid] += 1
-    ready = [name for name, degree in indegree.items() if degree == 0]
-    seen = 0
-    while ready:
-        name = ready.pop()
-        seen += 1
-        for kid in children[name]:
-            indegree[kid] -= 1
-            if indegree[kid] == 0:
-                ready.append(kid)
-    if seen != len(children):
-        stuck = sorted(name for name, degree in indegree.items() if degree > 0)
-        raise PipelineDefinitionError(
-            f"pipeline {spec.name!r} has a dependency cycle through {', '.join(stuck)}; "
-            "remove an .after() or a data dependency to break it"
-        )
-
-
-def _task_plan(
-    spec: PipelineSpec,
-    task: TaskSpec,
-    parameters: Mapping[str, ParameterDecl],
-    children: tuple[str, ...],
-) -> TaskPlan:
+def _task_plan(spec: PipelineSpec, task: TaskSpec, graph: Graph) -> TaskPlan:
     component = spec.components[task.component]
-    parents = tuple(dict.fromkeys(task.dependencies))
     inputs = tuple(
-        _bound_input(task, component, name, b, parameters) for name, b in task.inputs.items()
+        BoundInput(
+            name=name,
+            binding=binding,
+            artifact=_decl_kind(component, task, name) is IOKind.ARTIFACT,
+        )
+        for name, binding in task.inputs.items()
     )
     defaults = {
         decl.name: decl.default
@@ -174,34 +193,35 @@ def _task_plan(
     return TaskPlan(
         task=task,
         component=component,
-        parents=parents,
-        children=children,
+        parents=graph.parents[task.name],
+        children=graph.children[task.name],
         inputs=inputs,
         defaults=MappingProxyType(defaults),
+        soft_parents=graph.soft[task.name],
+        scope=task.loop,
+        depth=len(graph.enclosing[task.name]),
     )
 
 
-def _bound_input(
-    task: TaskSpec,
-    component: ComponentSpec,
-    name: str,
-    binding: InputBinding,
-    parameters: Mapping[str, ParameterDecl],
-) -> BoundInput:
+def _decl_kind(component: ComponentSpec, task: TaskSpec, name: str) -> IOKind:
     decl = component.input(name)
     if decl is None:
         raise PipelineDefinitionError(
             f"task {task.name!r} binds input {name!r}, which component {component.name!r} "
             "does not declare; recompile the pipeline"
         )
-    if isinstance(binding, TaskOutputInput) and binding.task not in task.dependencies:
-        raise PipelineDefinitionError(
-            f"task {task.name!r} reads output {binding.output!r} of {binding.task!r} but does "
-            "not list it in its dependencies; recompile the pipeline"
-        )
-    if isinstance(binding, PipelineParameterInput) and binding.parameter not in parameters:
-        raise PipelineDefinitionError(
-            f"task {task.name!r} reads pipeline parameter {binding.parameter!r}, which the "
-            "pipeline does not declare; add it to the pipeline's signature"
-        )
-    return BoundInput(name=name, binding=binding, artifact=decl.kind is IOKind.ARTIFACT)
+    return decl.kind
+
+
+def _loop_plan(loop: LoopSpec, graph: Graph) -> LoopPlan:
+    body = graph.members[loop.name]
+    return LoopPlan(
+        loop=loop,
+        parents=graph.parents[loop.name],
+        children=graph.children[loop.name],
+        body=body,
+        body_roots=tuple(n for n in body if not graph.parents[n]),
+        soft_parents=graph.soft[loop.name],
+        scope=loop.loop,
+        depth=len(graph.enclosing[loop.name]),
+    )

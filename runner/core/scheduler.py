@@ -5,7 +5,8 @@ and the plan, then applies it (:mod:`runner.core.scheduler_run`,
 :mod:`runner.core.scheduler_steps`). It never awaits, reads a clock or does
 I/O. It **mutates and returns the state it is given** — the shell passes a
 freshly loaded copy — because copying a 10,000-step state per event would
-make every event O(steps); the cost per event is O(out-degree) of the step.
+make every event O(steps); the cost per event is O(out-degree) of the step,
+plus the work it unlocks (steps skipped, loop iterations started).
 
 Redelivery is safe: every transition checks the step's status and attempt,
 so an event already applied (and the controller's own published events,
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from runner.core import names
 from runner.core.actions import Action
 from runner.core.plan import Plan
 from runner.core.scheduler_run import complete_if_done, on_cancel_requested, start_run
@@ -112,6 +114,6 @@ def _mismatch(state: RunState, event: Event, plan: Plan) -> str | None:
     if event.kind.is_step:
         if event.step is None:
             return f"{event.kind.value} without a step"
-        if event.step not in plan.tasks:
+        if names.node_of(event.step) not in plan.tasks:
             return f"unknown step {event.step!r} in pipeline {plan.name!r}"
     return None

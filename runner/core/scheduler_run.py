@@ -1,20 +1,24 @@
 """Run transitions: request (start), cancellation and completion.
 
-A run starts in ``running`` with every step pending and each root launched.
+A run starts in ``running`` with the pipeline's own steps and loops pending
+(iterations come later, see :mod:`runner.core.loops`) and each root ready.
 Cancellation stops what runs, skips what has not started (withdrawing
-launches still queued in the outbox) and ends the run once nothing is active.
-Completion is an O(1) check of the ``unfinished`` counter after every change.
+launches still queued in the outbox) and ends the run once nothing is
+active — exit handlers excepted: they run to the end and start when what they
+guard has finished. Completion is an O(1) check of the ``unfinished``
+counter after every change.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from runner.core import names
 from runner.core.actions import LaunchStep, StopStep, launch_action_id, stop_action_id
-from runner.core.plan import Plan
+from runner.core.flow import ready, settle, skip
+from runner.core.plan import Plan, TaskPlan
 from runner.core.resolve import resolve_parameters
-from runner.core.scheduler_steps import launch, skip_descendants
-from runner.core.state import RunState, RunStatus, StepState, StepStatus
+from runner.core.state import LoopState, RunState, RunStatus, StepState, StepStatus
 from runner.core.transition import Transition
 from runner.events.envelope import Event
 from runner.events.kinds import EventKind
@@ -60,15 +64,26 @@ def start_run(event: Event, plan: Plan, now: datetime) -> Transition:
         return tr
     state.parameters = parameters.values
     state.started_at = now
-    state.steps = {
-        name: StepState(waiting_on=len(task.parents)) for name, task in plan.tasks.items()
-    }
-    state.unfinished = len(plan.tasks)
+    for name in plan.top:
+        node = plan.node(name)
+        if isinstance(node, TaskPlan):
+            state.steps[name] = StepState(waiting_on=len(node.parents))
+        else:
+            state.loops[name] = LoopState(waiting_on=len(node.parents))
+    state.unfinished = len(plan.top)
     tr.publish(EventKind.RUN_STARTED, RunStarted(pipeline_digest=plan.digest, steps=len(plan)))
     for root in plan.roots:
-        launch(tr, root, attempt=1)
+        if state.steps.get(root, state.loops.get(root)) is not None:
+            _ready_if_pending(tr, root)
     complete_if_done(tr)
     return tr
+
+
+def _ready_if_pending(tr: Transition, name: str) -> None:
+    # An earlier root that was skipped or failed may have settled this one already.
+    node = tr.state.steps.get(name) or tr.state.loops[name]
+    if node.status is StepStatus.PENDING:
+        ready(tr, name)
 
 
 def on_cancel_requested(tr: Transition, event: Event) -> None:
@@ -82,9 +97,11 @@ def on_cancel_requested(tr: Transition, event: Event) -> None:
     state.cancel_reason = data.reason
     queued = {a.id for a in state.outbox if isinstance(a, LaunchStep)}
     skipped = StepSkipped(reason="cancelled", message=f"run cancelled: {data.reason}")
-    withdrawn: set[str] = set()
+    withdrawn: list[str] = []
     frontier = list(state.active.items())
     for name, attempt in frontier:
+        if tr.plan.task_of_step(name).exit_handler:
+            continue  # an exit handler finishes what it does, cancelled or not
         step = state.steps[name]
         launch_id = launch_action_id(state.run_id, name, attempt)
         if step.status is StepStatus.RUNNING or launch_id not in queued:
@@ -100,15 +117,34 @@ def on_cancel_requested(tr: Transition, event: Event) -> None:
             )
         else:
             # Not performed yet (or a retry in backoff): never launch it.
-            withdrawn.add(launch_id)
-            tr.finish(name, StepStatus.SKIPPED)
-            tr.publish(EventKind.STEP_SKIPPED, skipped, step=name)
+            withdrawn.append(name)
     if withdrawn:
-        state.outbox = [a for a in state.outbox if a.id not in withdrawn]
-    # Every pending step lies below an active one (a step is launched as soon as
-    # its last parent is done), so this walk finds them all without a full scan.
-    skip_descendants(tr, [name for name, _ in frontier], skipped)
+        ids = {launch_action_id(state.run_id, n, state.active[n]) for n in withdrawn}
+        state.outbox = [a for a in state.outbox if a.id not in ids]
+    for name in withdrawn:
+        tr.finish(name, StepStatus.SKIPPED)
+        tr.publish(EventKind.STEP_SKIPPED, skipped, step=name)
+        settle(tr, name, skipped)
+    # Every pending node lies below an active step or inside a running loop (a
+    # node is started as soon as its last parent is done): skipping below the
+    # steps being stopped now finds them all without a full scan; loops end
+    # once their open iterations have.
+    for name, _ in frontier:
+        if not state.steps[name].status.terminal:
+            _skip_below(tr, name, skipped)
     complete_if_done(tr)
+
+
+def _skip_below(tr: Transition, name: str, why: StepSkipped) -> None:
+    """Skip the pending hard children of a step being stopped (they would be anyway)."""
+    base, indexes = names.split(name)
+    suffix = names.suffix(indexes)
+    for child in tr.plan.tasks[base].children:
+        node = tr.plan.node(child)
+        instance = child + suffix
+        state = tr.state.steps[instance] if isinstance(node, TaskPlan) else tr.state.loops[instance]
+        if state.status is StepStatus.PENDING and base not in node.soft_parents:
+            skip(tr, instance, why, node)
 
 
 def complete_if_done(tr: Transition) -> None:

@@ -6,8 +6,13 @@ state of a 10,000-step run stays small enough for one KV value.
 
 The counters make every check O(1): ``waiting_on`` says when a step is ready,
 ``unfinished`` when the run is done, ``active`` which steps a cancellation
-must stop. They are kept exact by :mod:`runner.core.scheduler` and checked
-against a full recount by the tests.
+must stop, a loop's ``open`` when an iteration is over. They are kept exact
+by :mod:`runner.core.scheduler` and checked against a full recount by the
+tests.
+
+Steps and loops of iterations are created when their iteration starts
+(``train[3]`` when iteration 3 of its loop does), never up front: a loop over
+1,000 items with ``parallelism=8`` has at most 8 iterations' steps running.
 
 Models are mutable on purpose: ``decide`` updates the state it is given in
 place (the shell passes a freshly loaded copy) instead of copying it per event.
@@ -37,7 +42,8 @@ class StepStatus(StrEnum):
     CACHED = "cached"
     FAILED = "failed"
     SKIPPED = "skipped"
-    """Never ran to the end: an upstream failed or the run was cancelled first."""
+    """Never ran: an upstream failed or was skipped, its condition was false, or the
+    run was cancelled first."""
     CANCELLED = "cancelled"
     """Was running when the run was cancelled and stopped."""
 
@@ -97,6 +103,27 @@ class StepState(BaseModel):
     finished_at: datetime | None = None
     retry_at: datetime | None = None
     cached: bool = False
+    guarded_error: ErrorInfo | None = None
+    """Exit handlers only: the first failure among the steps they guard."""
+
+
+class LoopState(BaseModel):
+    """One instance of a ``ParallelFor`` (one per iteration of its enclosing loops)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: StepStatus = StepStatus.PENDING
+    """Pending, running (iterating), then succeeded, failed, skipped or cancelled."""
+    waiting_on: int = 0
+    items: list[Any] | None = None
+    """The resolved items, once the loop started."""
+    next: int = 0
+    """The index of the next iteration to start."""
+    open: dict[int, int] = Field(default_factory=dict)
+    """Started, unfinished iterations -> how many of their nodes are unfinished."""
+    error: ErrorInfo | None = None
+    """Why the loop failed: its items were unusable, or the first failure inside it."""
+    finished_at: datetime | None = None
 
 
 class RunState(BaseModel):
@@ -118,6 +145,8 @@ class RunState(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     status: RunStatus = RunStatus.RUNNING
     steps: dict[str, StepState] = Field(default_factory=dict)
+    loops: dict[str, LoopState] = Field(default_factory=dict)
+    """Loop instances by name (``for-loop-1``, ``for-loop-2[3]``)."""
     created_at: datetime
     started_at: datetime | None = None
     finished_at: datetime | None = None
@@ -126,7 +155,7 @@ class RunState(BaseModel):
     cancel_reason: str | None = None
     """Set by ``run.cancel_requested``; carried by ``run.cancelled``."""
     unfinished: int = 0
-    """Steps not yet in a terminal status; the run completes at 0."""
+    """Steps and loops not yet in a terminal status; the run completes at 0."""
     active: dict[str, int] = Field(default_factory=dict)
     """Step -> attempt of every waiting, launching or running step (insertion-ordered)."""
     traceparent: str | None = None

@@ -5,19 +5,25 @@ actions decided so far, and owns the few operations that must keep the
 counters exact: moving a step into an active status, finishing it, emitting
 actions (also appended to the outbox) and publishing controller events with
 deterministic ids and the run's trace context.
+
+It also holds the queue of nodes that just finished and whose consequences
+(children released or skipped, iterations closed) are still to be drawn
+(:func:`runner.core.flow.settle`): a queue, not recursion, so a chain of
+10,000 skipped steps or iterations never deepens the stack.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from runner.core.actions import Action, PublishEvent, publish_action_id
 from runner.core.plan import Plan
-from runner.core.state import RunState, StepState, StepStatus
+from runner.core.state import LoopState, RunState, StepState, StepStatus
 from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
-from runner.events.models import _Data
+from runner.events.models import StepSkipped, _Data
 
 
 @dataclass(slots=True)
@@ -26,6 +32,10 @@ class Transition:
     plan: Plan
     now: datetime
     actions: list[Action] = field(default_factory=list)
+    settling: deque[tuple[str, StepSkipped | None]] = field(default_factory=deque)
+    """Finished steps and loops whose consequences are not drawn yet, with why
+    they were skipped (for their own skipped children)."""
+    draining: bool = False
 
     def emit(self, action: Action) -> None:
         self.actions.append(action)
@@ -70,3 +80,12 @@ class Transition:
         self.state.active.pop(name, None)
         self.state.unfinished -= 1
         return step
+
+    def finish_loop(self, name: str, status: StepStatus) -> LoopState:
+        """Move an unfinished loop instance to a terminal status."""
+        loop = self.state.loops[name]
+        assert not loop.status.terminal, f"loop {name!r} finished twice"
+        loop.status = status
+        loop.finished_at = self.now
+        self.state.unfinished -= 1
+        return loop

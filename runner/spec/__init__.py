@@ -1,6 +1,25 @@
 """The compiled pipeline (the IR): pydantic models a controller needs without
-importing user code. See :mod:`runner.spec.models`."""
+importing user code. See :mod:`runner.spec.models`, :mod:`runner.spec.bindings`
+and :mod:`runner.spec.conditions`."""
 
+from runner.spec.bindings import (
+    CollectedInput,
+    FinalStatusInput,
+    LoopItemInput,
+    OneOfInput,
+    ValueRef,
+)
+from runner.spec.conditions import (
+    COMPARE_OPS,
+    AllOf,
+    AnyOf,
+    CompareOp,
+    Comparison,
+    Condition,
+    Not,
+    condition_refs,
+    render,
+)
 from runner.spec.models import (
     SPEC_VERSION,
     ArtifactKind,
@@ -11,6 +30,7 @@ from runner.spec.models import (
     InputDecl,
     IOKind,
     KubernetesOptions,
+    LoopSpec,
     OutputDecl,
     ParameterDecl,
     ParameterType,
@@ -27,15 +47,27 @@ from runner.spec.models import (
 )
 
 __all__ = [
+    "COMPARE_OPS",
     "SPEC_VERSION",
+    "AllOf",
+    "AnyOf",
     "ArtifactKind",
+    "CollectedInput",
+    "CompareOp",
+    "Comparison",
     "ComponentSpec",
+    "Condition",
     "ConstantInput",
     "ContainerCommand",
+    "FinalStatusInput",
     "IOKind",
     "InputBinding",
     "InputDecl",
     "KubernetesOptions",
+    "LoopItemInput",
+    "LoopSpec",
+    "Not",
+    "OneOfInput",
     "OutputDecl",
     "ParameterDecl",
     "ParameterType",
@@ -47,6 +79,9 @@ __all__ = [
     "TaskOutputInput",
     "TaskSpec",
     "Toleration",
+    "ValueRef",
     "canonical_json",
+    "condition_refs",
+    "render",
     "sha256_hex",
 ]

@@ -3,41 +3,36 @@
 The spec is everything the controller needs to schedule a run without
 importing user code: components (entry point, image, packages, typed
 inputs/outputs, digest), tasks (bindings, dependencies, resources, retry,
-timeout, env, caching) and pipeline parameters. It is JSON-serialisable, has a
-JSON Schema (``PipelineSpec.model_json_schema()``), and its canonical JSON's
-sha256 is the pipeline digest.
+timeout, env, caching), control flow (conditions, loops, exit handlers) and
+pipeline parameters. It is JSON-serialisable, has a JSON Schema
+(``PipelineSpec.model_json_schema()``), and its canonical JSON's sha256 is the
+pipeline digest.
 
-Models are frozen: a spec is a value, never edited in place.
+Models are frozen: a spec is a value, never edited in place. Control-flow
+fields are *sparse* (:class:`~runner.spec.base.Sparse`): left out of the JSON
+while unused, so pipelines without control flow keep their digests.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from runner.spec.base import Frozen as _Frozen
+from runner.spec.base import JsonValue as JsonValue
+from runner.spec.base import Sparse as _Sparse
+from runner.spec.base import canonical_json as canonical_json
+from runner.spec.base import sha256_hex as sha256_hex
+from runner.spec.bindings import ConstantInput as ConstantInput
+from runner.spec.bindings import InputBinding as InputBinding
+from runner.spec.bindings import PipelineParameterInput as PipelineParameterInput
+from runner.spec.bindings import TaskOutputInput as TaskOutputInput
+from runner.spec.bindings import ValueRef as ValueRef
+from runner.spec.conditions import Condition as Condition
 
 SPEC_VERSION: Literal["runner.dev/v1"] = "runner.dev/v1"
-
-JsonValue = Any
-"""A JSON value (None, bool, int, float, str, list, dict) — checked by the DSL."""
-
-
-def canonical_json(value: Any) -> bytes:
-    """Serialise ``value`` deterministically: sorted keys, no spaces, UTF-8."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ParameterType(StrEnum):
@@ -66,8 +61,10 @@ class IOKind(StrEnum):
     ARTIFACT = "artifact"
 
 
-class InputDecl(_Frozen):
+class InputDecl(_Sparse):
     """One input of a component, from its signature."""
+
+    SPARSE: ClassVar[frozenset[str]] = frozenset({"is_list"})
 
     name: str
     kind: IOKind
@@ -76,6 +73,8 @@ class InputDecl(_Frozen):
     optional: bool = False
     """True when the signature gives a default (then ``default`` holds it)."""
     default: JsonValue = None
+    is_list: bool = False
+    """An ``Input[list[Model]]`` artifact: a list of artifacts (``Collected``)."""
 
 
 class OutputDecl(_Frozen):
@@ -137,27 +136,6 @@ class ComponentSpec(_Frozen):
         return next((o for o in self.outputs if o.name == name), None)
 
 
-class ConstantInput(_Frozen):
-    kind: Literal["constant"] = "constant"
-    value: JsonValue
-
-
-class PipelineParameterInput(_Frozen):
-    kind: Literal["pipeline_parameter"] = "pipeline_parameter"
-    parameter: str
-
-
-class TaskOutputInput(_Frozen):
-    kind: Literal["task_output"] = "task_output"
-    task: str
-    output: str
-
-
-InputBinding = Annotated[
-    ConstantInput | PipelineParameterInput | TaskOutputInput, Field(discriminator="kind")
-]
-
-
 class Resources(_Frozen):
     """Requests for a step; quantities are Kubernetes quantity strings."""
 
@@ -193,8 +171,12 @@ class KubernetesOptions(_Frozen):
     tolerations: list[Toleration] = Field(default_factory=list)
 
 
-class TaskSpec(_Frozen):
+class TaskSpec(_Sparse):
     """One node of the DAG: a component with its inputs bound."""
+
+    SPARSE: ClassVar[frozenset[str]] = frozenset(
+        {"loop", "condition", "ignore_upstream_failure", "exit_handler"}
+    )
 
     name: str
     component: str
@@ -212,6 +194,37 @@ class TaskSpec(_Frozen):
     kubernetes: KubernetesOptions = Field(default_factory=KubernetesOptions)
     source: str | None = None
     """``file:line`` where the task was created, for error messages."""
+    loop: str | None = None
+    """The innermost ``ParallelFor`` holding the task: it runs once per iteration."""
+    condition: Condition | None = None
+    """Run only when this holds (the enclosing ``If``/``Elif``/``Else`` branches,
+    within the task's loop); otherwise the step is skipped."""
+    ignore_upstream_failure: bool = False
+    """Run once every upstream finished, even if some failed or were skipped."""
+    exit_handler: bool = False
+    """An ``ExitHandler`` task: ``dependencies`` are the tasks it guards; it runs
+    after they all finish, whatever happened to them (cancellation included)."""
+
+
+class LoopSpec(_Sparse):
+    """A ``ParallelFor``: its tasks run once per item of ``items``."""
+
+    SPARSE: ClassVar[frozenset[str]] = frozenset({"parallelism", "loop", "condition"})
+
+    name: str
+    """Unique among tasks and loops (``for-loop-1``); iteration ``i`` of a task
+    ``train`` in it is the step ``train[i]`` (``train[i,j]`` in a nested loop)."""
+    items: ValueRef
+    """A constant list, a pipeline parameter, a task output or an outer loop's item."""
+    parallelism: int | None = Field(default=None, ge=1)
+    """At most this many iterations run at once; None: no limit."""
+    loop: str | None = None
+    """The enclosing loop, for a nested loop."""
+    condition: Condition | None = None
+    dependencies: list[str] = Field(default_factory=list)
+    """Tasks the loop itself reads (its items, its condition), sorted; tasks its
+    body reads from outside are found through the body."""
+    source: str | None = None
 
 
 class ParameterDecl(_Frozen):
@@ -221,8 +234,10 @@ class ParameterDecl(_Frozen):
     default: JsonValue = None
 
 
-class PipelineSpec(_Frozen):
+class PipelineSpec(_Sparse):
     """A compiled pipeline. ``digest()`` identifies it."""
+
+    SPARSE: ClassVar[frozenset[str]] = frozenset({"loops"})
 
     spec_version: Literal["runner.dev/v1"] = SPEC_VERSION
     name: str
@@ -231,6 +246,8 @@ class PipelineSpec(_Frozen):
     components: dict[str, ComponentSpec] = Field(default_factory=dict)
     tasks: list[TaskSpec] = Field(default_factory=list)
     """Tasks in a topological order (ties broken by creation order)."""
+    loops: list[LoopSpec] = Field(default_factory=list)
+    """``ParallelFor`` loops, outer ones before the loops nested in them."""
 
     def canonical_json(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))
@@ -243,6 +260,12 @@ class PipelineSpec(_Frozen):
         for task in self.tasks:
             if task.name == name:
                 return task
+        raise KeyError(name)
+
+    def loop(self, name: str) -> LoopSpec:
+        for loop in self.loops:
+            if loop.name == name:
+                return loop
         raise KeyError(name)
 
     def parameter(self, name: str) -> ParameterDecl | None:

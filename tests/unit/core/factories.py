@@ -23,16 +23,23 @@ from runner.events import (
 )
 from runner.events.models import _Data
 from runner.spec import (
+    CompareOp,
+    Comparison,
     ComponentSpec,
+    Condition,
+    ConstantInput,
     InputBinding,
     InputDecl,
     IOKind,
+    LoopSpec,
     OutputDecl,
     ParameterDecl,
     ParameterType,
     PipelineSpec,
     RetryPolicy,
+    TaskOutputInput,
     TaskSpec,
+    ValueRef,
 )
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -83,11 +90,50 @@ def spec(
     *tasks: TaskSpec,
     components: Iterable[ComponentSpec] = (),
     parameters: Iterable[ParameterDecl] = (),
+    loops: Iterable[LoopSpec] = (),
 ) -> PipelineSpec:
     comps = {c.name: c for c in [component(), *components]}
     return PipelineSpec(
-        name=PIPELINE, tasks=list(tasks), components=comps, parameters=list(parameters)
+        name=PIPELINE,
+        tasks=list(tasks),
+        components=comps,
+        parameters=list(parameters),
+        loops=list(loops),
     )
+
+
+def loop(
+    name: str,
+    items: ValueRef | list[Any],
+    *deps: str,
+    parallelism: int | None = None,
+    inside: str | None = None,
+    condition: Condition | None = None,
+) -> LoopSpec:
+    """A ParallelFor; ``items`` is a constant list or a value reference."""
+    ref = ConstantInput(value=items) if isinstance(items, list) else items
+    return LoopSpec(
+        name=name,
+        items=ref,
+        parallelism=parallelism,
+        loop=inside,
+        condition=condition,
+        dependencies=sorted(deps),
+    )
+
+
+def out(task: str, output: str = "out") -> TaskOutputInput:
+    return TaskOutputInput(task=task, output=output)
+
+
+def compare(left: ValueRef | Any, op: CompareOp, right: ValueRef | Any) -> Comparison:
+    """A comparison; plain values become constants."""
+
+    def ref(value: Any) -> Any:
+        is_ref = hasattr(value, "kind") and not isinstance(value, dict | list)
+        return value if is_ref else ConstantInput(value=value)
+
+    return Comparison(op=op, left=ref(left), right=ref(right))
 
 
 def dag(edges: Mapping[str, Iterable[str]], **task_extra: Any) -> Plan:

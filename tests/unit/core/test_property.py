@@ -23,10 +23,13 @@ from runner.core import (
     PublishEvent,
     RunState,
     RunStatus,
+    StepState,
     StepStatus,
     StopStep,
     complete_actions,
+    names,
 )
+from runner.core.state import LoopState
 from runner.events import (
     ErrorInfo,
     Event,
@@ -172,23 +175,53 @@ class Simulation:
             if isinstance(action, LaunchStep):
                 self.launches[action.id] += 1
                 assert self.launches[action.id] == 1, f"{action.id} decided twice"
-                assert action.attempt <= self.plan.tasks[action.step].task.retry.max_attempts
-                for parent in self.plan.tasks[action.step].parents:
-                    assert state.steps[parent].status.done, f"{action.step} before {parent}"
+                task = self.plan.task_of_step(action.step)
+                assert action.attempt <= task.task.retry.max_attempts
+                for parent, parent_state in parents_of(state, self.plan, action.step):
+                    finished = parent_state.status.terminal
+                    if parent not in task.soft_parents:
+                        finished = parent_state.status.done
+                    assert finished, f"{action.step} before {parent}"
             if isinstance(action, PublishEvent) and action.event.kind in TERMINAL_RUN_EVENTS:
                 self.terminal_events += 1
         check_counters(state, self.plan)
 
 
+def parents_of(state: RunState, plan: Plan, name: str) -> list[tuple[str, StepState | LoopState]]:
+    """The parents of a step or loop instance, in its own iteration."""
+    base, indexes = names.split(name)
+    suffix = names.suffix(indexes)
+    found: list[tuple[str, StepState | LoopState]] = []
+    for parent in plan.node(base).parents:
+        step = state.steps.get(parent + suffix)
+        found.append((parent, step if step is not None else state.loops[parent + suffix]))
+    return found
+
+
 def check_counters(state: RunState, plan: Plan) -> None:
     """The O(1) counters agree with a full recount."""
-    unfinished = [n for n, s in state.steps.items() if not s.status.terminal]
-    assert state.unfinished == len(unfinished)
+    nodes: dict[str, StepState | LoopState] = {**state.steps, **state.loops}
+    assert len(nodes) == len(state.steps) + len(state.loops)
+    assert state.unfinished == sum(not n.status.terminal for n in nodes.values())
     active = {n: s.attempt for n, s in state.steps.items() if s.status in ACTIVE_STEP_STATUSES}
     assert state.active == active
-    for name, step in state.steps.items():
-        undone = sum(not state.steps[p].status.done for p in plan.tasks[name].parents)
-        assert step.waiting_on == undone, name
+    open_nodes: Counter[tuple[str, int]] = Counter()
+    for name, node in nodes.items():
+        base, indexes = names.split(name)
+        soft = plan.node(base).soft_parents
+        undone = sum(
+            not (p.status.terminal if parent in soft else p.status.done)
+            for parent, p in parents_of(state, plan, name)
+        )
+        assert node.waiting_on == undone, name
+        scope = plan.node(base).scope
+        if scope is not None and not node.status.terminal:
+            open_nodes[(names.instance(scope, indexes[:-1]), indexes[-1])] += 1
+    for name, loop in state.loops.items():
+        assert loop.open == {i: open_nodes[(name, i)] for i in loop.open}, name
+        assert not any(open_nodes[(name, i)] for i in range(loop.next) if i not in loop.open)
+        width = plan.loops[names.node_of(name)].loop.parallelism
+        assert width is None or len(loop.open) <= width
 
 
 def _requested(plan: Plan) -> RunRequested:

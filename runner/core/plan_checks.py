@@ -1,0 +1,210 @@
+"""What a spec must satisfy to be scheduled, checked once when its plan is built.
+
+Unique task and loop names, known components, loops nested only in loops
+defined before them, and bindings that can be resolved when their task is
+ready: ``task_output`` bindings and condition operands only to declared
+dependencies visible from the task's scope (the same or an enclosing loop),
+``pipeline_parameter`` bindings only to declared parameters, ``loop_item``
+only to an enclosing loop, ``collected`` only from a task directly inside a
+loop of the consumer's scope into a list input, ``final_status`` only on an
+exit handler. The DSL reports all of these with file and line; this is the
+controller's own guard against a hand-written or stale spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from runner.errors import PipelineDefinitionError
+from runner.spec.bindings import (
+    CollectedInput,
+    ConstantInput,
+    FinalStatusInput,
+    InputBinding,
+    LoopItemInput,
+    OneOfInput,
+    PipelineParameterInput,
+    TaskOutputInput,
+    ValueRef,
+)
+from runner.spec.conditions import condition_refs
+from runner.spec.models import (
+    InputDecl,
+    IOKind,
+    LoopSpec,
+    ParameterDecl,
+    ParameterType,
+    PipelineSpec,
+    TaskSpec,
+)
+
+_FIX = "recompile the pipeline"
+
+
+def index_tasks(spec: PipelineSpec) -> dict[str, TaskSpec]:
+    by_name: dict[str, TaskSpec] = {}
+    for task in spec.tasks:
+        if task.name in by_name:
+            raise PipelineDefinitionError(
+                f"pipeline {spec.name!r} has two tasks named {task.name!r}; rename one"
+            )
+        if task.component not in spec.components:
+            raise PipelineDefinitionError(
+                f"task {task.name!r} uses component {task.component!r}, which the spec does "
+                f"not define; {_FIX}"
+            )
+        by_name[task.name] = task
+    return by_name
+
+
+def check_loops(spec: PipelineSpec, tasks: Mapping[str, TaskSpec]) -> dict[str, LoopSpec]:
+    loops: dict[str, LoopSpec] = {}
+    for loop in spec.loops:
+        if loop.name in loops or loop.name in tasks:
+            raise PipelineDefinitionError(
+                f"pipeline {spec.name!r} has two tasks or loops named {loop.name!r}; {_FIX}"
+            )
+        if loop.loop is not None and loop.loop not in loops:
+            raise PipelineDefinitionError(
+                f"loop {loop.name!r} is nested in {loop.loop!r}, which is not a loop listed "
+                f"before it; {_FIX}"
+            )
+        loops[loop.name] = loop
+    for task in spec.tasks:
+        if task.loop is not None and task.loop not in loops:
+            raise PipelineDefinitionError(
+                f"task {task.name!r} is in loop {task.loop!r}, which the spec does not "
+                f"define; {_FIX}"
+            )
+    return loops
+
+
+class _Checker:
+    def __init__(
+        self,
+        spec: PipelineSpec,
+        tasks: Mapping[str, TaskSpec],
+        enclosing: Mapping[str, tuple[str, ...]],
+        parameters: Mapping[str, ParameterDecl],
+    ) -> None:
+        self.spec = spec
+        self.tasks = tasks
+        self.enclosing = enclosing
+        self.parameters = parameters
+
+    def ref(self, node: str, deps: list[str], ref: ValueRef, what: str) -> None:
+        """A value read by ``node`` (a task or a loop) for ``what``."""
+        if isinstance(ref, PipelineParameterInput) and ref.parameter not in self.parameters:
+            raise PipelineDefinitionError(
+                f"{node!r} {what} reads pipeline parameter {ref.parameter!r}, which the "
+                "pipeline does not declare; add it to the pipeline's signature"
+            )
+        if isinstance(ref, TaskOutputInput):
+            self.upstream(node, deps, ref.task, ref.output)
+            self.visible(node, ref.task)
+        if isinstance(ref, LoopItemInput) and ref.loop not in self.enclosing[node]:
+            raise PipelineDefinitionError(
+                f"{node!r} {what} reads the item of loop {ref.loop!r}, which does not "
+                f"enclose it; {_FIX}"
+            )
+
+    def parameter_output(self, node: str, ref: ValueRef, what: str) -> None:
+        if not isinstance(ref, TaskOutputInput):
+            return
+        producer = self.tasks[ref.task]
+        decl = self.spec.components[producer.component].output(ref.output)
+        if decl is None or decl.kind is not IOKind.PARAMETER:
+            raise PipelineDefinitionError(
+                f"{node!r} {what} reads output {ref.output!r} of task {ref.task!r}, which "
+                f"its component does not declare as a parameter output; {_FIX}"
+            )
+
+    def upstream(self, node: str, deps: list[str], task: str, output: str) -> None:
+        if task not in deps:
+            raise PipelineDefinitionError(
+                f"task {node!r} reads output {output!r} of {task!r} but does not list it "
+                f"in its dependencies; {_FIX}"
+            )
+
+    def visible(self, node: str, producer: str) -> None:
+        outer = self.enclosing[producer]
+        if self.enclosing[node][: len(outer)] != outer:
+            raise PipelineDefinitionError(
+                f"{node!r} reads {producer!r}, which runs once per iteration of loop "
+                f"{outer[-1]!r} that does not enclose it; read it through a Collected "
+                f"input after the loop; {_FIX}"
+            )
+
+    def binding(self, task: TaskSpec, decl: InputDecl, binding: InputBinding) -> None:
+        if decl.is_list and not isinstance(binding, CollectedInput):
+            raise PipelineDefinitionError(
+                f"task {task.name!r} input {decl.name!r} is a list of artifacts; only a "
+                f"collected binding fills it; {_FIX}"
+            )
+        if isinstance(binding, PipelineParameterInput | TaskOutputInput | LoopItemInput):
+            self.ref(task.name, task.dependencies, binding, f"input {decl.name!r}")
+        elif isinstance(binding, OneOfInput):
+            for option in binding.options:
+                self.ref(task.name, task.dependencies, option, f"input {decl.name!r}")
+        elif isinstance(binding, CollectedInput):
+            self.collected(task, decl, binding)
+        elif isinstance(binding, FinalStatusInput) and not task.exit_handler:
+            raise PipelineDefinitionError(
+                f"task {task.name!r} input {decl.name!r} takes a final status, which only "
+                f"an exit handler task receives; {_FIX}"
+            )
+
+    def collected(self, task: TaskSpec, decl: InputDecl, binding: CollectedInput) -> None:
+        self.upstream(task.name, task.dependencies, binding.task, binding.output)
+        outer = self.enclosing[binding.task]
+        if not outer or outer[:-1] != self.enclosing[task.name]:
+            raise PipelineDefinitionError(
+                f"task {task.name!r} collects {binding.task!r}, which is not directly inside "
+                f"a loop of the task's own scope; {_FIX}"
+            )
+        if decl.kind is IOKind.ARTIFACT and not decl.is_list:
+            raise PipelineDefinitionError(
+                f"task {task.name!r} input {decl.name!r} collects artifacts but is not a "
+                f"list of artifacts; {_FIX}"
+            )
+        if decl.kind is IOKind.PARAMETER and decl.parameter_type not in (
+            ParameterType.LIST,
+            ParameterType.ANY,
+        ):
+            raise PipelineDefinitionError(
+                f"task {task.name!r} input {decl.name!r} collects a list but is a "
+                f"{decl.parameter_type}; {_FIX}"
+            )
+
+
+def check_bindings(
+    spec: PipelineSpec,
+    tasks: Mapping[str, TaskSpec],
+    loops: Mapping[str, LoopSpec],
+    enclosing: Mapping[str, tuple[str, ...]],
+    parameters: Mapping[str, ParameterDecl],
+) -> None:
+    check = _Checker(spec, tasks, enclosing, parameters)
+    for task in spec.tasks:
+        component = spec.components[task.component]
+        for name, binding in task.inputs.items():
+            decl = component.input(name)
+            if decl is None:
+                raise PipelineDefinitionError(
+                    f"task {task.name!r} binds input {name!r}, which component "
+                    f"{component.name!r} does not declare; {_FIX}"
+                )
+            check.binding(task, decl, binding)
+        for ref in condition_refs(task.condition) if task.condition else []:
+            check.ref(task.name, task.dependencies, ref, "condition")
+            check.parameter_output(task.name, ref, "condition")
+    for loop in loops.values():
+        if isinstance(loop.items, ConstantInput) and not isinstance(loop.items.value, list):
+            raise PipelineDefinitionError(
+                f"loop {loop.name!r} iterates over the constant {loop.items.value!r}, which "
+                f"is not a list; {_FIX}"
+            )
+        refs = [loop.items, *(condition_refs(loop.condition) if loop.condition else [])]
+        for ref in refs:
+            check.ref(loop.name, loop.dependencies, ref, "loop")
+            check.parameter_output(loop.name, ref, "loop")
