@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.config import BenchConfig
 from bench.kfp_env import KfpEnv
-from bench.measure import Result, TreeSampler
+from bench.measure import Result, TreeSampler, median
 from bench.pipelines import SourceTree
 
 REPO = Path(__file__).resolve().parent.parent
@@ -177,17 +177,24 @@ def _run_w4(
 def merge_runs(runs: list[Result], steps: int) -> Result:
     """One result from repetitions that each ran in their own process.
 
-    Samples are pooled, memory is the largest seen, ``extra`` is the last
-    run's; an error is kept only when no repetition produced a sample.
+    Samples are pooled, memory is the largest seen, numbers in ``extra`` are
+    the median over the repetitions that have them (anything else: the last
+    one's); an error is kept only when no repetition produced a sample.
     """
     merged = Result(runs[0].workload, runs[0].system, extra={"steps": steps})
+    numbers: dict[str, list[float]] = {}
     for run in runs:
         merged.samples.extend(run.samples)
         merged.extra.update(run.extra)
+        for key, value in run.extra.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                numbers.setdefault(key, []).append(value)
         merged.rss_self_mib = _max(merged.rss_self_mib, run.rss_self_mib)
         merged.rss_tree_mib = _max(merged.rss_tree_mib, run.rss_tree_mib)
         if run.error:
             merged.error = run.error
+    merged.extra.update({key: median(values) for key, values in numbers.items()})
+    merged.extra["steps"] = steps
     if merged.samples and merged.error:
         merged.extra["failed_repetition"] = merged.error
         merged.error = None

@@ -21,6 +21,35 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and of its reaped children so far.
+
+    Unlike wall time it hardly changes when other work shares the machine,
+    so it is the steadier figure on a busy box.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def own_cpu_seconds() -> float:
+    """CPU time of this process alone."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    """CPU time so far of a live process (say, a server not reaped yet), from ``/proc``."""
+    if pid is None:
+        return 0.0
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_bytes()
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def vm_hwm_mib(pid: int | None) -> float | None:
     """Peak resident memory of a live process from ``/proc`` (Linux), in MiB."""
     if pid is None:

@@ -167,6 +167,10 @@ def _s(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+def _seconds(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} s"
+
+
 def _ms(value: float | None) -> str:
     if value is None:
         return "—"
@@ -191,12 +195,13 @@ def comparison_table(results: list[Result], kfp: KfpEnv, reps: int) -> Table:
     table = Table(
         title=f"W1-W3: wall time of one run, median of {reps}",
         title_justify="left",
-        caption="MiB: peak RSS of the orchestrating process / of it with all its children "
+        caption="CPU: user+system seconds per run of all the system's processes. "
+        "MiB: peak RSS of the orchestrating process / of it with all its children "
         "(steps, nats-server), sampled",
         caption_justify="left",
     )
     table.add_column("workload")
-    for column in ("runner", "kfp.local", "ratio", "runner/step", "kfp/step"):
+    for column in ("runner", "kfp.local", "ratio", "runner/step", "kfp/step", "CPU runner/kfp"):
         table.add_column(column, justify="right")
     table.add_column("runner MiB", justify="right")
     table.add_column("kfp MiB", justify="right")
@@ -217,10 +222,17 @@ def comparison_table(results: list[Result], kfp: KfpEnv, reps: int) -> Table:
             ratio,
             _ms(ours.median / n) if ours is not None and ours.median is not None else "—",
             _ms(theirs.median / n) if theirs is not None and theirs.median is not None else "—",
+            f"{_cpu(ours)} / {_cpu(theirs)}",
             _memory(ours),
             _memory(theirs),
         )
     return table
+
+
+def _cpu(result: Result | None) -> str:
+    if result is None or result.median is None:
+        return "—"
+    return _s(result.extra.get("cpu_seconds_per_run"), 2)
 
 
 def _memory(result: Result | None) -> str:
@@ -229,20 +241,32 @@ def _memory(result: Result | None) -> str:
     return f"{_mib(result.rss_self_mib)} / {_mib(result.rss_tree_mib)}"
 
 
+def cpu_rate(result: Result | None, key: str) -> float | None:
+    """Transitions per CPU-second, from the CPU figure ``key`` of a W4 result."""
+    if result is None or result.median is None:
+        return None
+    transitions, cpu = result.extra.get("transitions"), result.extra.get(key)
+    return transitions / cpu if transitions and cpu else None
+
+
 def throughput_table(results: list[Result], reps: int) -> Table:
     table = Table(
         title=f"W4: run transitions per second, synthetic DAG, median of {reps}",
         title_justify="left",
-        caption="decide: the pure scheduler alone; controller: real controller + nats-server, "
-        "no-op executor. MiB: peak RSS controller process / with nats-server",
+        caption="decide: the pure scheduler alone; controller: the real controller, "
+        "nats-server and a no-op executor. tr/CPU-s: per CPU-second of the controller "
+        "process; nats CPU: seconds the server spent. MiB: peak RSS of the controller "
+        "process / with nats-server",
         caption_justify="left",
     )
     for column in (
         "steps",
         "decide tr/s",
-        "µs/tr",
+        "tr/CPU-s",
         "controller wall",
         "controller tr/s",
+        "tr/CPU-s",
+        "nats CPU",
         "ctl MiB",
         "nats MiB",
     ):
@@ -251,13 +275,14 @@ def throughput_table(results: list[Result], reps: int) -> Table:
     ctl = {int(r.extra.get("steps", 0)): r for r in _by_size(results, "w4-controller")}
     for steps in sorted(decide.keys() | ctl.keys()):
         d, c = decide.get(steps), ctl.get(steps)
-        d_rate = rate(d) if d else None
         table.add_row(
             f"{steps:,}",
-            _rate_cell(d, d_rate),
-            _s(1e6 / d_rate, 1) if d_rate else "—",
+            _rate_cell(d, rate(d) if d else None),
+            _rate_cell(d, cpu_rate(d, "cpu_seconds")),
             _cell(c, "—"),
             _rate_cell(c, rate(c) if c else None),
+            _rate_cell(c, cpu_rate(c, "controller_cpu_seconds")),
+            _seconds(c.extra.get("nats_cpu_seconds")) if c and c.median else "—",
             _memory(c),
             _mib(c.extra.get("nats_server_peak_mib")) if c else "—",
         )
@@ -267,17 +292,21 @@ def throughput_table(results: list[Result], reps: int) -> Table:
 def growth_line(results: list[Result]) -> str | None:
     """How the cost of one transition grows from the smallest to the largest size run."""
     parts = []
-    for workload, label in (("w4-decide", "decide"), ("w4-controller", "controller")):
-        rated: list[tuple[int, float]] = []
+    for workload, label, cpu_key in (
+        ("w4-decide", "decide", "cpu_seconds"),
+        ("w4-controller", "controller", "controller_cpu_seconds"),
+    ):
+        rated: list[tuple[int, float, float | None]] = []
         for r in _by_size(results, workload):
             if value := rate(r):
-                rated.append((int(r.extra["steps"]), value))
+                rated.append((int(r.extra["steps"]), value, cpu_rate(r, cpu_key)))
         if len(rated) >= 2:
-            (small, fast), (large, slow) = rated[0], rated[-1]
-            parts.append(f"{label} {fast / slow:.1f}x ({small:,} -> {large:,} steps)")
+            (small, fast, fast_cpu), (large, slow, slow_cpu) = rated[0], rated[-1]
+            cpu = f", CPU {fast_cpu / slow_cpu:.1f}x" if fast_cpu and slow_cpu else ""
+            parts.append(f"{label} {fast / slow:.1f}x wall{cpu} ({small:,} -> {large:,} steps)")
     if not parts:
         return None
-    return "cost per transition grows: " + ", ".join(parts)
+    return "cost per transition grows: " + "; ".join(parts)
 
 
 def _rate_cell(result: Result | None, value: float | None) -> str:

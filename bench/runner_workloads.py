@@ -3,7 +3,8 @@
 Each workload gets a fresh home (private nats-server, file store) that is
 started once; the figure is the wall time of one run from ``submit`` to
 ``wait`` returning with the stack already up (the stack's start is reported
-on its own). W1 and W2 run with ``no_cache`` (kfp.local caches nothing by
+on its own), with the CPU time all its processes (controller, steps,
+nats-server) spent per run. W1 and W2 run with ``no_cache`` (kfp.local caches nothing by
 default either); W3 populates the cache with one run and then times runs
 in which every step is a verified cache hit.
 """
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Result, vm_hwm_mib
+from bench.measure import Result, cpu_seconds, process_cpu_seconds, vm_hwm_mib
 from bench.pipelines import CHAIN_RESULT, FANIN_RESULT
 from runner.api import submit
 from runner.config import LocalExecutorSettings, Settings
@@ -54,12 +55,16 @@ async def run_workload(
         if warmup or workload == "w3":  # W3's first run fills the cache
             await _timed_run(stack, loaded, no_cache=no_cache)
         launched = executor.launched
+        nats_pid = stack.embedded.pid if stack.embedded else None
+        cpu = cpu_seconds() + process_cpu_seconds(nats_pid)
         states: list[RunState] = []
         for _ in range(reps):
             seconds, state = await _timed_run(stack, loaded, no_cache=no_cache)
             _check(state, expected, cached=workload == "w3")
             result.samples.append(seconds)
             states.append(state)
+        cpu = cpu_seconds() + process_cpu_seconds(nats_pid) - cpu
+        result.extra["cpu_seconds_per_run"] = cpu / reps
         result.extra["processes_started"] = executor.launched - launched
         result.extra["concurrency"] = executor.settings.concurrency or "cpu count"
         if workload == "w1":

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.dag import synthetic_spec
 from bench.decide_driver import drive_decide, run_requested
-from bench.measure import Result, vm_hwm_mib
+from bench.measure import Result, median, own_cpu_seconds, process_cpu_seconds, vm_hwm_mib
 from bench.noop_executor import NoopExecutor
 from runner.api import RunHandle, store_spec
 from runner.config import Settings
@@ -35,6 +35,7 @@ def decide_throughput(steps: int, reps: int) -> Result:
     spec = synthetic_spec(steps)
     result.extra["spec_build_seconds"] = time.perf_counter() - started
     plans: list[float] = []
+    cpu: list[float] = []
     for _ in range(reps):
         gc.collect()
         run = drive_decide(spec)
@@ -43,7 +44,9 @@ def decide_throughput(steps: int, reps: int) -> Result:
         result.samples.append(run.decide_seconds)
         result.extra["transitions"] = run.transitions
         plans.append(run.plan_seconds)
-    result.extra["plan_build_seconds"] = sorted(plans)[len(plans) // 2]
+        cpu.append(run.decide_cpu_seconds)
+    result.extra["plan_build_seconds"] = median(plans)
+    result.extra["cpu_seconds"] = median(cpu)
     result.record_memory()
     return result
 
@@ -66,6 +69,8 @@ async def controller_throughput(steps: int, home: Path, timeout: float) -> Resul
             spec_uri = await store_spec(stack.store, spec)
             run_id = f"bench-dag-{steps}-{secrets.token_hex(3)}"
             handle = RunHandle(bus=stack.bus, run_id=run_id, pipeline=spec.name)
+            nats_pid = stack.embedded.pid if stack.embedded else None
+            cpu, nats_cpu = own_cpu_seconds(), process_cpu_seconds(nats_pid)
             started = time.perf_counter()
             await stack.bus.publish(run_requested(spec, run_id, spec_uri=spec_uri))
             try:
@@ -78,6 +83,8 @@ async def controller_throughput(steps: int, home: Path, timeout: float) -> Resul
                     result.error = f"run ended {final.status.value}: {final.error}"
             stats = controller.stats
             result.extra.update(
+                controller_cpu_seconds=own_cpu_seconds() - cpu,
+                nats_cpu_seconds=process_cpu_seconds(nats_pid) - nats_cpu,
                 transitions=stats.events,
                 actions=stats.actions,
                 cas_conflicts=stats.conflicts,

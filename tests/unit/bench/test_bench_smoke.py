@@ -126,10 +126,15 @@ def test_config_from_environment() -> None:
 def _results() -> list[Result]:
     return [
         Result("w1", "runner", samples=[4.0, 5.0, 6.0], rss_self_mib=50, rss_tree_mib=150,
-               extra={"in_step_median_seconds": 0.05, "between_steps_median_seconds": 0.4}),
-        Result("w1", "kfp", samples=[0.5, 0.6, 0.7], rss_self_mib=80, rss_tree_mib=90),
+               extra={"in_step_median_seconds": 0.05, "between_steps_median_seconds": 0.4,
+                      "cpu_seconds_per_run": 3.25}),
+        Result("w1", "kfp", samples=[0.5, 0.6, 0.7], rss_self_mib=80, rss_tree_mib=90,
+               extra={"cpu_seconds_per_run": 0.5}),
         Result("w2", "kfp", error="boom"),
-        Result("w4-decide", "runner", samples=[0.2], extra={"steps": 1000, "transitions": 3003}),
+        Result("w4-decide", "runner", samples=[0.2],
+               extra={"steps": 1000, "transitions": 3003, "cpu_seconds": 0.1}),
+        Result("w4-decide", "runner", samples=[2.0],
+               extra={"steps": 10000, "transitions": 30003, "cpu_seconds": 1.0}),
         Result("w4-controller", "runner", error="over 180 s", extra={"steps": 10000}),
     ]  # fmt: skip
 
@@ -151,6 +156,9 @@ def test_summary_and_tables_render_without_timing_assumptions(tmp_path: Path) ->
     assert "n/a (boom)" in text
     assert "n/a (over 180 s)" in text
     assert "15,015" in text  # 3003 transitions / 0.2 s
+    assert "30,030" in text  # 3003 transitions / 0.1 CPU-s
+    assert "3.25 / 0.50" in text  # CPU per run, runner / kfp
+    assert "decide 1.0x wall, CPU 1.0x (1,000 -> 10,000 steps)" in text
 
 
 def test_result_round_trips_and_repetitions_merge() -> None:
@@ -158,8 +166,20 @@ def test_result_round_trips_and_repetitions_merge() -> None:
     assert Result.from_json(result.to_json()) == result
     merged = merge_runs(
         [
-            Result("w4-controller", "runner", samples=[2.0], rss_self_mib=10),
-            Result("w4-controller", "runner", samples=[1.0], rss_self_mib=30),
+            Result(
+                "w4-controller",
+                "runner",
+                samples=[2.0],
+                rss_self_mib=10,
+                extra={"controller_cpu_seconds": 4.0, "transitions": 18},
+            ),
+            Result(
+                "w4-controller",
+                "runner",
+                samples=[1.0],
+                rss_self_mib=30,
+                extra={"controller_cpu_seconds": 2.0, "transitions": 18},
+            ),
             Result("w4-controller", "runner", error="crashed"),
         ],
         steps=5,
@@ -169,6 +189,9 @@ def test_result_round_trips_and_repetitions_merge() -> None:
     assert merged.rss_self_mib == 30
     assert merged.error is None
     assert merged.extra["failed_repetition"] == "crashed"
+    assert merged.extra["controller_cpu_seconds"] == 3.0  # median over repetitions
+    assert merged.extra["transitions"] == 18
+    assert merged.extra["steps"] == 5
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
