@@ -151,7 +151,7 @@ def slow(log_dir: str = "", seconds: float = 30.0):
 
 @pipeline(name="timed")
 def timed(log_dir: str = ""):
-    sleepy(log_dir=log_dir, seconds=60.0).set_caching(False).set_timeout(1)
+    sleepy(log_dir=log_dir, seconds=60.0).set_caching(False).set_timeout(5)
 """
 
 CHAIN = """
