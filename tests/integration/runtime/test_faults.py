@@ -94,9 +94,9 @@ async def test_timeout_kills_the_step(stack: LocalStack, calls: Path, write_pipe
     error = state.steps["sleepy"].error
     assert error is not None
     assert error.reason == "Timeout"
-    # On a loaded machine the process may be killed before user code ran.
-    if (calls / "sleepy").exists():
-        assert not _alive(int((calls / "sleepy").read_text().split()[0]))
+    # The executor records the attempt's pid (user code may not have run yet).
+    pid_file = stack.settings.home / "executions" / handle.run_id / "sleepy" / "1" / "pid"
+    assert not _alive(int(pid_file.read_text()))
 
 
 async def test_cancel_stops_running_steps(stack: LocalStack, calls: Path, write_pipeline) -> None:
