@@ -135,3 +135,16 @@ def test_no_credential_is_inline_outside_the_secret_template() -> None:
         text = json.dumps(obj)
         assert "change-me" not in text, f"{obj['kind']}/{obj['metadata']['name']}"
         assert 'SECRET_ACCESS_KEY": "' not in text
+
+
+def test_the_image_is_slim_and_runs_as_a_non_root_user() -> None:
+    dockerfile = (K8S.parent / "Dockerfile").read_text()
+    final = dockerfile.split("\nFROM ")[-1]
+    assert "COPY --from=build /opt/venv /opt/venv" in final
+    assert "USER 10001" in final
+    for tool in ("gcc", "build-essential", "pip install"):
+        assert tool not in final, f"{tool} in the final stage"
+    controller = find(BASE, "Deployment", "runner-controller")["spec"]["template"]["spec"]
+    assert controller["securityContext"]["runAsUser"] == 10001
+    data = find(BASE, "ConfigMap", "runner-config")["data"]
+    assert controller["containers"][0]["image"] == data["RUNNER_K8S_IMAGE"]
