@@ -24,7 +24,8 @@ async def load_run(bus: Bus, run_id: str) -> RunState:
     if loaded is None:
         raise NotFoundError(
             f"run {run_id!r} not found on NATS {bus.url}: list runs with `runner runs list` "
-            "(with the same --home / --nats as the run)"
+            "(with the same --home / --nats as the run; a run just submitted appears once "
+            "a controller has picked it up)"
         )
     return loaded[0]
 

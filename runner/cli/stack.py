@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runner.bus import discover
+from runner.bus import discover, redact_url
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.local import LocalStack
@@ -64,7 +64,10 @@ def write_up(home: Path, nats_url: str) -> None:
     pid = os.getpid()
     path = home / UP_MARKER
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"pid": pid, "nats_url": nats_url, "started": _start_time(pid)}))
+    # 0600: an external NATS URL may carry user:password@.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps({"pid": pid, "nats_url": nats_url, "started": _start_time(pid)}))
     tmp.replace(path)
 
 
@@ -124,18 +127,24 @@ def open_stack(settings: Settings, *, controller: bool | None = None) -> LocalSt
         and discover(settings.home.resolve() / "nats") is None
     )
     check_executor(settings, in_process=would_run_controller)
+    up = read_up(settings.home.resolve()) if settings.nats.url is None else None
+    if up is not None:
+        # The `runner up` of this home may serve an external NATS rather than the
+        # home's embedded server: go where it is.
+        nats = settings.nats.model_copy(update={"url": up.nats_url})
+        settings = settings.model_copy(update={"nats": nats})
     return LocalStack(settings, controller=controller)
 
 
 def describe_stack(stack: LocalStack) -> str:
     """Where a run goes, in words."""
-    url = stack.nats_url or "?"
+    url = redact_url(stack.nats_url or "?")
     if stack.controller is not None and stack.embedded is not None:
         return "private nats-server and in-process controller (stop with the command)"
     if stack.controller is not None:
         return f"in-process controller on NATS {url}"
     up = read_up(stack.settings.home.resolve())
-    if up is not None and stack.embedded is None and up.nats_url == url:
+    if up is not None and stack.embedded is None and up.nats_url == stack.nats_url:
         return f"the `runner up` stack (pid {up.pid}) at {url}"
     return f"NATS {url}"
 

@@ -13,6 +13,7 @@ import asyncio
 
 import typer
 
+from runner.bus import redact_url
 from runner.cli.errors import user_errors
 from runner.cli.options import (
     ConfigOption,
@@ -67,8 +68,8 @@ def up_command(
 
 
 def _ready(settings: Settings, stack: LocalStack) -> None:
-    url = stack.nats_url or "?"
-    write_up(settings.home.resolve(), url)
+    write_up(settings.home.resolve(), stack.nats_url or "")
+    url = redact_url(stack.nats_url or "?")  # never print credentials
     server = (
         f"nats-server pid {stack.embedded.pid}"
         if stack.embedded is not None
