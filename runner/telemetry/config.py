@@ -99,6 +99,17 @@ def load_telemetry_settings(**overrides: object) -> TelemetrySettings:
         error = exc.errors()[0]
         name = str(error["loc"][0]) if error["loc"] else "?"
         raise ConfigError(
-            f"tracing setting {name} = {error.get('input')!r} is invalid: {error['msg']}; "
-            "fix the environment variable (see docs/tracing.md)"
+            f"tracing setting {_env_names(name)} = {error.get('input')!r} is invalid: "
+            f"{error['msg']}; fix the environment variable (see docs/tracing.md)"
         ) from None
+
+
+def _env_names(name: str) -> str:
+    """Every environment variable that sets the field ``name`` (or an alias of it)."""
+    for field_name, field in TelemetrySettings.model_fields.items():
+        alias = field.validation_alias
+        names = list(alias.choices) if isinstance(alias, AliasChoices) else [alias or ""]
+        if name == field_name or name in names:
+            found = [str(n) for n in names if n] or [f"RUNNER_TRACE_{field_name.upper()}"]
+            return " / ".join(found)
+    return name

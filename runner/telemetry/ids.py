@@ -104,10 +104,11 @@ def adopt_run_request(event: Event) -> Event:
         context = TraceContext(trace_id, _derive(8, trace_id, "run", event.run_id))
         return event.model_copy(update={"traceparent": context.traceparent, "tracestate": None})
     span_id = _derive(8, incoming.trace_id, "run", event.run_id)
+    if incoming.span_id == span_id:
+        return event  # already adopted: a copy of a recorded request
     context = TraceContext(incoming.trace_id, span_id, incoming.flags)
-    entries = _other_entries(event.tracestate)
-    if incoming.span_id != span_id:  # else: already adopted (a copy of a recorded request)
-        entries.insert(0, f"{TRACESTATE_KEY}={_PARENT_PREFIX}{incoming.span_id}")
+    entries = [f"{TRACESTATE_KEY}={_PARENT_PREFIX}{incoming.span_id}"]
+    entries += _other_entries(event.tracestate)
     while len(",".join(entries)) > _MAX_TRACESTATE:  # W3C: drop entries from the right
         entries.pop()
     tracestate = ",".join(entries) or None

@@ -68,8 +68,11 @@ def derived_ids(trace_id: str, span_id: str) -> Iterator[None]:
 class ProcessTelemetry:
     """A started provider and the bounded way to stop it."""
 
-    def __init__(self, provider: TracerProvider, settings: TelemetrySettings) -> None:
+    def __init__(
+        self, provider: TracerProvider, exporter: SpanExporter, settings: TelemetrySettings
+    ) -> None:
         self.provider = provider
+        self.exporter = exporter
         self.settings = settings
         self._stopped = False
 
@@ -80,8 +83,9 @@ class ProcessTelemetry:
         """Export what is queued and stop, waiting at most ``flush_timeout`` seconds.
 
         The SDK's own shutdown waits for the exporter (retries included) with
-        no bound a caller can set, so it runs in a daemon thread that is left
-        behind, spans and all, when the collector does not answer in time.
+        no bound a caller can set, so it runs in a daemon thread; when the
+        collector does not answer in time the exporter is told to stop retrying
+        and the spans are dropped.
         """
         if self._stopped:
             return
@@ -92,6 +96,7 @@ class ProcessTelemetry:
         thread.start()
         thread.join(self.settings.flush_timeout)
         if thread.is_alive():
+            self.exporter.shutdown()  # ends the retries; a request in flight has its own timeout
             log.warning(
                 "spans not exported within %gs (is the collector at %s up?); dropping them",
                 self.settings.flush_timeout,
@@ -128,9 +133,11 @@ def start_telemetry(
     provider = TracerProvider(
         resource=Resource.create(defaults).merge(OTELResourceDetector().detect()),
         id_generator=_DerivedIds(),
+        # No unbounded flush at interpreter exit: shutdown() is always called, bounded.
+        shutdown_on_exit=False,
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
-    return ProcessTelemetry(provider, settings)
+    return ProcessTelemetry(provider, exporter, settings)
 
 
 def _exporter(
