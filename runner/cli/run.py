@@ -43,12 +43,14 @@ from runner.core.state import RunState, RunStatus
 from runner.dsl.loader import LoadedPipeline, load_pipeline
 from runner.errors import ConfigError, RunnerError
 from runner.events.kinds import TERMINAL_RUN_KINDS, validate_name
+from runner.local import LocalStack
 from runner.records import RunRecord
 
 __all__ = ["register"]
 
 CANCEL_GRACE_SECONDS = 15.0
 """How long an interrupted ``runner run`` waits for the run to confirm cancellation."""
+CONTROLLER_POLL_SECONDS = 0.5
 STUCK_HINT_SECONDS = 15.0
 """After this long with no controller reaction, say what is probably missing."""
 
@@ -154,7 +156,7 @@ async def _run(
         )
         with Interrupts() as interrupts:
             with view:
-                state, interrupted = await _follow_or_cancel(handle, view, interrupts)
+                state, interrupted = await _follow_or_cancel(handle, view, interrupts, stack)
             if state is not None:
                 record = RunRecord.from_state(state, order=tasks)
                 outputs = stack.store.uri_for(f"runs/{handle.run_id}")
@@ -179,16 +181,19 @@ def _print_detached(handle: RunHandle, as_json: bool) -> None:
 
 
 async def _follow_or_cancel(
-    handle: RunHandle, view: ProgressView, interrupts: Interrupts
+    handle: RunHandle, view: ProgressView, interrupts: Interrupts, stack: LocalStack
 ) -> tuple[RunState | None, bool]:
     """Follow the run to its end; on Ctrl-C request cancellation and wait a little for it."""
     follow = asyncio.create_task(_follow(handle, view), name=f"follow:{handle.run_id}")
     stop = asyncio.create_task(interrupts.wait(), name="wait-for-ctrl-c")
     hint = asyncio.create_task(_hint_if_stuck(view), name="stuck-hint")
+    watch = asyncio.create_task(_watch_controller(stack), name="watch-controller")
     try:
-        await asyncio.wait({follow, stop}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({follow, stop, watch}, return_when=asyncio.FIRST_COMPLETED)
         if follow.done():
             return follow.result(), False
+        if watch.done():
+            watch.result()  # raises why the run cannot go on
         view.note(
             f"interrupted: cancelling run {handle.run_id} (Ctrl-C again to leave it as it is)"
         )
@@ -206,9 +211,9 @@ async def _follow_or_cancel(
             return None, True
         return follow.result(), True
     finally:
-        for task in (follow, stop, hint):
+        for task in (follow, stop, hint, watch):
             task.cancel()
-        await asyncio.gather(follow, stop, hint, return_exceptions=True)
+        await asyncio.gather(follow, stop, hint, watch, return_exceptions=True)
 
 
 async def _follow(handle: RunHandle, view: ProgressView) -> RunState:
@@ -221,6 +226,19 @@ async def _follow(handle: RunHandle, view: ProgressView) -> RunState:
     finally:
         await events.aclose()  # type: ignore[attr-defined]
     return await final_state(handle.bus, handle.run_id)
+
+
+async def _watch_controller(stack: LocalStack) -> None:
+    """Return never while the in-process controller works; raise once it has died."""
+    if stack.controller is None:
+        await asyncio.Event().wait()  # another process drives the run
+    while stack.controller_running:
+        await asyncio.sleep(CONTROLLER_POLL_SECONDS)
+    raise RunnerError(
+        "the in-process controller stopped before the run ended (its error is logged "
+        "above); nothing is driving the run any more: run it again (cached steps are "
+        "not repeated), or use `runner up` and `runner status`"
+    )
 
 
 async def _hint_if_stuck(view: ProgressView) -> None:
