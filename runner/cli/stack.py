@@ -110,12 +110,12 @@ async def wait_for_private_server(settings: Settings, grace: float = PRIVATE_SER
 
 
 def check_executor(settings: Settings, *, in_process: bool) -> None:
-    """The in-process controller runs steps locally; refuse to pretend otherwise."""
-    if in_process and settings.executor != "local":
+    """Kubernetes steps must reach NATS: not a private server on this machine's loopback."""
+    if in_process and settings.executor == "kubernetes" and not settings.nats.url:
         raise ConfigError(
-            f"executor {settings.executor!r} is not available to the local controller: "
-            "point --nats / NATS_URL at the cluster's NATS (its controller runs the "
-            "Kubernetes executor), or use --executor local"
+            "the Kubernetes executor needs a NATS server its step pods can reach, not the "
+            "embedded one: set --nats / NATS_URL (e.g. the cluster's nats://nats:4222), "
+            "or use --executor local"
         )
 
 

@@ -48,8 +48,11 @@ async def test_another_commands_private_server_is_waited_for_then_refused(
         await stack.wait_for_private_server(settings, grace=0.2)
 
 
-def test_the_in_process_controller_runs_steps_locally_only(tmp_path: Path) -> None:
+def test_kubernetes_steps_need_a_nats_they_can_reach(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path, executor="kubernetes")
-    with pytest.raises(ConfigError, match="not available to the local controller"):
+    with pytest.raises(ConfigError, match="needs a NATS server its step pods can reach"):
         stack.check_executor(settings, in_process=True)
     stack.check_executor(settings, in_process=False)
+    settings.nats.url = "nats://nats:4222"
+    stack.check_executor(settings, in_process=True)
+    stack.check_executor(Settings(home=tmp_path), in_process=True)
