@@ -254,7 +254,12 @@ class NatsBus:
         """Flush what is buffered and close the connection (idempotent)."""
         if self._nc.is_closed:
             return
-        await self._nc.close()
+        try:
+            await self._nc.close()
+        except OSError:
+            # The server is already gone (e.g. it was stopped first): nothing
+            # left to flush, and the user should not see a reset traceback.
+            log.debug("NATS connection to %s was already reset at close", self.url)
 
     async def __aenter__(self) -> NatsBus:
         return self
