@@ -30,6 +30,7 @@ from runner.spec.models import PipelineSpec
 from runner.store.base import ArtifactStore
 from runner.store.codepkg import build_code_package, upload_code_package
 from runner.store.keys import pipeline_spec_key
+from runner.telemetry.propagation import caller_trace
 
 
 def new_run_id(pipeline: str, now: datetime | None = None) -> str:
@@ -84,6 +85,7 @@ async def submit(
     code: CodeRef = await upload_code_package(store, package)
     spec_uri = await store_spec(store, spec)
     run_id = validate_name(run_id, "run id") if run_id else new_run_id(spec.name)
+    traceparent, tracestate = caller_trace()  # the run's trace joins the caller's, if any
     event = make_event(
         EventKind.RUN_REQUESTED,
         run_id=run_id,
@@ -101,6 +103,8 @@ async def submit(
             requested_by=requested_by,
             labels=dict(labels or {}),
         ),
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
     await bus.publish(event)
     return RunHandle(bus=bus, run_id=run_id, pipeline=spec.name)

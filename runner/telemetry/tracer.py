@@ -87,6 +87,7 @@ def start_run_tracer(home: Path, *, executor: str) -> RunTracer:
     from runner.telemetry.runs import OtelRunTracer
 
     tracer = OtelRunTracer(settings, executor=executor)
-    if settings.export() is Export.FILE:
+    if settings.export() is Export.FILE and executor == "local":
+        # Local steps write beside the controller; a pod could not reach this disk.
         tracer.env[TRACE_DIR_ENV] = str(settings.trace_dir)
     return tracer

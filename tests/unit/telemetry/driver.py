@@ -65,10 +65,16 @@ class Run:
     def tick(self, seconds: float = 1.0) -> None:
         self.now += timedelta(seconds=seconds)
 
-    def request(self) -> None:
+    def request(self, traceparent: str | None = None) -> None:
+        """``run.requested``, from a submitter in the trace ``traceparent`` if given."""
         data = RunRequested(pipeline="demo", pipeline_digest=PLAN.digest, spec_uri="file:///s")
         event = make_event(
-            EventKind.RUN_REQUESTED, run_id="r1", pipeline="demo", data=data, time=self.now
+            EventKind.RUN_REQUESTED,
+            run_id="r1",
+            pipeline="demo",
+            data=data,
+            time=self.now,
+            traceparent=traceparent,
         )
         self.apply(adopt_run_request(event))
 

@@ -161,3 +161,20 @@ def test_an_unreachable_collector_costs_at_most_the_flush_timeout(
     with caplog.at_level(logging.WARNING, logger="runner.telemetry"):
         telemetry.shutdown()  # returns after flush_timeout; the export gives up later
     assert "spans not exported within 0.2s" in caplog.text
+
+
+def test_a_run_requested_from_a_traced_caller_is_a_child_of_the_callers_span(
+    tmp_path: Path, tracer: OtelRunTracer
+) -> None:
+    caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    run = Run()
+    run.request(traceparent=caller)
+    run.run_attempt("prep")
+    run.run_attempt("train")
+    for record in run.records:
+        tracer.emit(record)
+    tracer.shutdown()
+    spans = spans_of(tmp_path)
+    assert {s.trace_id for s in spans.values()} == {"4bf92f3577b34da6a3ce929d0e0e4736"}
+    assert spans["run demo"].parent_id == "00f067aa0ba902b7"
+    assert spans["step train"].parent_id == spans["run demo"].span_id
