@@ -3,7 +3,12 @@
 The pipeline function runs once with a :class:`PipelineBuilder` current;
 the tasks it creates are then checked as a whole (one component per name, no
 cycles) and written out in a topological order whose ties follow creation
-order, so the same source always gives the same spec and digest.
+order, so the same source always gives the same spec and digest. Control
+flow becomes data: each task's loop and condition, ``LoopSpec`` entries for
+the ``ParallelFor`` blocks, and the bindings of loop items, ``Collected``,
+``OneOf`` and final statuses. Last, the spec is indexed as the controller
+will index it (:class:`runner.core.Plan`), so a spec that compiles can be
+scheduled.
 """
 
 from __future__ import annotations
@@ -11,15 +16,25 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
+from runner.core.plan import Plan
 from runner.dsl.builder import PipelineBuilder, building
-from runner.dsl.refs import PipelineParameter, TaskOutput
+from runner.dsl.conditions import ConditionExpr
+from runner.dsl.fanin import Collected, OneOf
+from runner.dsl.refs import LoopItem, PipelineParameter, TaskOutput
 from runner.dsl.sources import raise_location
 from runner.dsl.task import PipelineTask
-from runner.errors import CompileError, RunnerError
+from runner.errors import CompileError, PipelineDefinitionError, RunnerError
 from runner.spec import (
+    AllOf,
+    CollectedInput,
     ComponentSpec,
+    Condition,
     ConstantInput,
+    FinalStatusInput,
     InputBinding,
+    LoopItemInput,
+    LoopSpec,
+    OneOfInput,
     PipelineParameterInput,
     PipelineSpec,
     TaskOutputInput,
@@ -28,6 +43,7 @@ from runner.spec import (
 
 if TYPE_CHECKING:
     from runner.dsl.binding import Binding
+    from runner.dsl.loops import ParallelFor
     from runner.dsl.pipeline import PipelineDefinition
 
 __all__ = ["compile_definition"]
@@ -54,13 +70,31 @@ def compile_definition(defn: PipelineDefinition) -> PipelineSpec:
         raise CompileError(
             f"pipeline '{defn.name}' creates no tasks; call components inside its function"
         )
-    return PipelineSpec(
+    _check_final_status(builder.tasks)
+    spec = PipelineSpec(
         name=defn.name,
         description=defn.description,
         parameters=list(defn.parameters),
         components=_components(builder.tasks),
         tasks=[_task_spec(task) for task in _topological(builder.tasks)],
+        loops=[_loop_spec(loop) for loop in builder.loops],
     )
+    try:
+        Plan.from_spec(spec)
+    except PipelineDefinitionError as exc:
+        raise CompileError(f"pipeline '{defn.name}' cannot be scheduled: {exc}") from None
+    return spec
+
+
+def _check_final_status(tasks: list[PipelineTask]) -> None:
+    for task in tasks:
+        for arg in task.component.signature.arguments:
+            if arg.final_status and arg.name not in task.arguments:
+                raise CompileError(
+                    f"task '{task.name}' ({task.source}): argument '{arg.name}' is a "
+                    "PipelineTaskFinalStatus, which only an ExitHandler's exit task "
+                    f"receives; use it as `with ExitHandler({task.name}):`"
+                )
 
 
 def _components(tasks: list[PipelineTask]) -> dict[str, ComponentSpec]:
@@ -87,7 +121,7 @@ def _components(tasks: list[PipelineTask]) -> dict[str, ComponentSpec]:
 def _topological(tasks: list[PipelineTask]) -> list[PipelineTask]:
     """Kahn's algorithm; among ready tasks the earliest created goes first."""
     index = {task: i for i, task in enumerate(tasks)}
-    upstream = {task: task.upstream() for task in tasks}
+    upstream = {task: task.order_after() for task in tasks}
     downstream: dict[PipelineTask, list[PipelineTask]] = {task: [] for task in tasks}
     for task, ups in upstream.items():
         for up in ups:
@@ -133,6 +167,10 @@ def _cycle_message(
 
 def _task_spec(task: PipelineTask) -> TaskSpec:
     return TaskSpec(
+        loop=task.loops[-1].name if task.loops else None,
+        condition=_all(task.conditions),
+        ignore_upstream_failure=task.ignores_upstream_failure,
+        exit_handler=task.exit_handler,
         name=task.name,
         component=task.component.name,
         inputs={name: _input(binding) for name, binding in task.arguments.items()},
@@ -148,10 +186,42 @@ def _task_spec(task: PipelineTask) -> TaskSpec:
     )
 
 
+def _loop_spec(loop: ParallelFor) -> LoopSpec:
+    producers = loop.producers | loop.condition_tasks
+    return LoopSpec(
+        name=loop.name,
+        items=loop.items,
+        parallelism=loop.parallelism,
+        loop=loop.outer[-1].name if loop.outer else None,
+        condition=_all(loop.conditions),
+        dependencies=sorted(t.name for t in producers),
+        source=loop.source,
+    )
+
+
+def _all(conditions: list[ConditionExpr]) -> Condition | None:
+    """The conjunction of nested blocks' conditions (None outside any)."""
+    if not conditions:
+        return None
+    if len(conditions) == 1:
+        return conditions[0].condition
+    parts: list[Condition] = []
+    for c in conditions:
+        parts += c.condition.conditions if isinstance(c.condition, AllOf) else [c.condition]
+    return AllOf(conditions=parts)
+
+
 def _input(binding: Binding) -> InputBinding:
-    if isinstance(binding, ConstantInput):
+    if isinstance(binding, ConstantInput | FinalStatusInput):
         return binding
     if isinstance(binding, PipelineParameter):
         return PipelineParameterInput(parameter=binding.name)
+    if isinstance(binding, LoopItem):
+        return LoopItemInput(loop=binding._loop.name, path=list(binding._path))
+    if isinstance(binding, Collected):
+        return CollectedInput(task=binding.task.name, output=binding.output.name)
+    if isinstance(binding, OneOf):
+        options = [TaskOutputInput(task=o.task.name, output=o.name) for o in binding.options]
+        return OneOfInput(options=options)
     assert isinstance(binding, TaskOutput)
     return TaskOutputInput(task=binding.task.name, output=binding.name)

@@ -23,17 +23,21 @@ from typing import TYPE_CHECKING, Any
 from runner.dsl.artifacts import Artifact
 from runner.dsl.params import normalize, value_problem
 from runner.dsl.signature import Argument
+from runner.dsl.status import PipelineTaskFinalStatus
 from runner.errors import ComponentError, StepError, ValidationError
 from runner.spec import ContainerCommand
 
 if TYPE_CHECKING:
     from runner.dsl.component import ComponentDefinition
 
-__all__ = ["call_component", "resolve_container_command", "run_directly"]
+__all__ = ["ArtifactArg", "call_component", "resolve_container_command", "run_directly"]
+
+ArtifactArg = Artifact | list[Artifact]
+"""An artifact argument's value: one artifact, or a list for ``Input[list[T]]``."""
 
 
 def call_component(
-    defn: ComponentDefinition, parameters: dict[str, Any], artifacts: dict[str, Artifact]
+    defn: ComponentDefinition, parameters: dict[str, Any], artifacts: dict[str, ArtifactArg]
 ) -> dict[str, Any]:
     """Call a Python component; return its output parameters by name.
 
@@ -66,7 +70,7 @@ def run_directly(defn: ComponentDefinition, args: tuple[Any, ...], kwargs: dict[
     with scratch_dir or nullcontext():
         scratch = Path(scratch_dir.name) if scratch_dir else None
         parameters: dict[str, Any] = {}
-        artifacts: dict[str, Artifact] = {}
+        artifacts: dict[str, ArtifactArg] = {}
         for arg in defn.signature.arguments:
             if arg.artifact is None:
                 if arg.name in given:
@@ -114,7 +118,7 @@ def _argv_text(value: Any, name: str) -> str:
 
 
 def _invoke(
-    defn: ComponentDefinition, parameters: dict[str, Any], artifacts: dict[str, Artifact]
+    defn: ComponentDefinition, parameters: dict[str, Any], artifacts: dict[str, ArtifactArg]
 ) -> tuple[Any, dict[str, Any]]:
     if defn.spec.kind != "python":
         raise ComponentError(f"component '{defn.name}' is a container component, not a function")
@@ -123,7 +127,7 @@ def _invoke(
 
 
 def _arguments(
-    defn: ComponentDefinition, parameters: dict[str, Any], artifacts: dict[str, Artifact]
+    defn: ComponentDefinition, parameters: dict[str, Any], artifacts: dict[str, ArtifactArg]
 ) -> dict[str, Any]:
     what = f"component '{defn.name}'"
     known = {a.name for a in defn.signature.arguments}
@@ -144,6 +148,17 @@ def _arguments(
 
 
 def _checked(arg: Argument, value: Any, what: str) -> Any:
+    if arg.final_status:
+        if isinstance(value, PipelineTaskFinalStatus):
+            return value
+        return PipelineTaskFinalStatus.from_json(value)
+    if arg.is_list:
+        if not isinstance(value, list) or not all(isinstance(v, Artifact) for v in value):
+            raise ValidationError(
+                f"{what}: argument '{arg.name}' expects a list of artifact objects, got "
+                f"{type(value).__name__}"
+            )
+        return value
     if arg.artifact is not None:
         if value is None and arg.optional and not arg.is_output:
             return None
@@ -188,12 +203,21 @@ def _outputs(defn: ComponentDefinition, result: Any) -> dict[str, Any]:
     return outputs
 
 
+def _as_artifact(cls: type[Artifact], value: Any, what: str) -> Artifact:
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str | os.PathLike):
+        path = Path(value).resolve()
+        return cls(name=path.name, uri=path.as_uri(), path=str(path))
+    raise ValidationError(f"{what}: each item must be an artifact object or a path, got {value!r}")
+
+
 def _direct_artifact(
     defn: ComponentDefinition,
     arg: Argument,
     given: Mapping[str, Any],
     scratch: Path | None,
-) -> Artifact | None:
+) -> Artifact | list[Artifact] | None:
     assert arg.artifact is not None
     what = f"component '{defn.name}': argument '{arg.name}'"
     if arg.name not in given:
@@ -205,6 +229,9 @@ def _direct_artifact(
     value = given[arg.name]
     if value is None and not arg.is_output:
         return None
+    if arg.is_list and isinstance(value, list | tuple):
+        assert arg.artifact is not None
+        return [_as_artifact(arg.artifact, v, what) for v in value]
     if isinstance(value, str | os.PathLike) and not arg.is_output:
         path = Path(value).resolve()
         return arg.artifact(name=arg.name, uri=path.as_uri(), path=str(path))

@@ -1,14 +1,15 @@
 """Placeholders that stand for values known only at run time.
 
-Inside a pipeline function, a pipeline parameter and a task's output are not
-values yet: they can only be passed on to component arguments. Using them as
-values (``if lr > 0``, ``f"{rows}"``) raises a clear compile error instead of
-silently compiling a wrong pipeline.
+Inside a pipeline function, a pipeline parameter, a task's output and a
+loop's item are not values yet: they can only be passed on to component
+arguments, or compared (``task.output > 0.9``) to build the condition of an
+``If``. Using them as values (``if lr > 0``, ``f"{rows}"``) raises a clear
+compile error instead of silently compiling a wrong pipeline.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from runner.dsl.params import ParamType
 from runner.dsl.sources import caller_location
@@ -17,9 +18,11 @@ from runner.spec import OutputDecl
 
 if TYPE_CHECKING:
     from runner.dsl.builder import PipelineBuilder
+    from runner.dsl.conditions import ConditionExpr
+    from runner.dsl.loops import ParallelFor
     from runner.dsl.task import PipelineTask
 
-__all__ = ["PipelineParameter", "TaskOutput"]
+__all__ = ["LoopItem", "PipelineParameter", "TaskOutput"]
 
 
 class _Placeholder:
@@ -31,8 +34,8 @@ class _Placeholder:
     def _no_value(self) -> NoReturn:
         raise CompileError(
             f"{self._what()} has no value while the pipeline is compiled "
-            f"({caller_location()}); pass it to a component argument as is and do "
-            "arithmetic, formatting or branching inside a component"
+            f"({caller_location()}); pass it to a component argument as is, compare it "
+            "in a `with If(...)`, and do arithmetic or formatting inside a component"
         )
 
     def __bool__(self) -> bool:
@@ -40,6 +43,32 @@ class _Placeholder:
 
     def __format__(self, format_spec: str) -> str:
         self._no_value()
+
+    # Comparisons build conditions (data), as in KFP: `with If(task.output > 0.9):`.
+    def _compare(self, op: str, other: Any) -> ConditionExpr:
+        from runner.dsl.conditions import compare
+
+        return compare(self, op, other)
+
+    def __eq__(self, other: object) -> ConditionExpr:  # type: ignore[override]
+        return self._compare("==", other)
+
+    def __ne__(self, other: object) -> ConditionExpr:  # type: ignore[override]
+        return self._compare("!=", other)
+
+    def __lt__(self, other: Any) -> ConditionExpr:
+        return self._compare("<", other)
+
+    def __le__(self, other: Any) -> ConditionExpr:
+        return self._compare("<=", other)
+
+    def __gt__(self, other: Any) -> ConditionExpr:
+        return self._compare(">", other)
+
+    def __ge__(self, other: Any) -> ConditionExpr:
+        return self._compare(">=", other)
+
+    __hash__ = object.__hash__
 
 
 class PipelineParameter(_Placeholder):
@@ -82,3 +111,47 @@ class TaskOutput(_Placeholder):
 
     def __repr__(self) -> str:
         return f"<TaskOutput {self.task.name}.{self.name}>"
+
+
+class LoopItem(_Placeholder):
+    """The current item of a ``ParallelFor`` (``with ParallelFor(xs) as item``).
+
+    ``item.lr`` and ``item["lr"]`` read a field of a dict item, ``item[0]`` a
+    list item's element. Over a constant list, a field that some item lacks is
+    a compile error. Its own attributes are private (``_loop``, ``_path``) so
+    that any public name reads a field.
+    """
+
+    __slots__ = ("_loop", "_path")
+
+    def __init__(self, loop: ParallelFor, path: tuple[str | int, ...] = ()) -> None:
+        self._loop = loop
+        self._path = path
+
+    def __getattr__(self, name: str) -> LoopItem:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._at(name)
+
+    def __getitem__(self, key: str | int) -> LoopItem:
+        if isinstance(key, bool) or not isinstance(key, str | int):
+            raise CompileError(
+                f"{self._what()} ({caller_location()}): index it with a field name or a "
+                f"list position, got {key!r}"
+            )
+        return self._at(key)
+
+    def _at(self, key: str | int) -> LoopItem:
+        self._loop.check_field(self._path, key)
+        return LoopItem(self._loop, (*self._path, key))
+
+    def _type(self) -> ParamType:
+        """The JSON type of this value in every item (``any`` unless the items are constants)."""
+        return ParamType(self._loop.item_type(self._path), nullable=True)
+
+    def _what(self) -> str:
+        walked = "".join(f".{p}" if isinstance(p, str) else f"[{p}]" for p in self._path)
+        return f"the item{walked} of ParallelFor '{self._loop.name}'"
+
+    def __repr__(self) -> str:
+        return f"<LoopItem {self._loop.name}{list(self._path)}>"

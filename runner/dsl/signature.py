@@ -18,8 +18,9 @@ from typing import Any
 
 from runner.dsl.artifacts import Artifact, Direction, IOMarker
 from runner.dsl.params import ParamType, describe, normalize, parameter_type, value_problem
+from runner.dsl.status import PipelineTaskFinalStatus
 from runner.errors import ComponentError
-from runner.spec import InputDecl, IOKind, OutputDecl
+from runner.spec import InputDecl, IOKind, OutputDecl, ParameterType
 
 __all__ = ["RETURN_OUTPUT", "Argument", "Signature", "parse_signature", "type_hints"]
 
@@ -42,6 +43,10 @@ class Argument:
     direction: Direction = "input"
     optional: bool = False
     default: Any = None
+    is_list: bool = False
+    """``Input[list[Model]]``: a list of artifacts, filled by ``Collected``."""
+    final_status: bool = False
+    """A ``PipelineTaskFinalStatus`` parameter: filled for an exit handler's task."""
 
     @property
     def is_output(self) -> bool:
@@ -53,7 +58,10 @@ class Argument:
 
     def describe(self) -> str:
         if self.artifact is not None:
-            return f"{self.direction.capitalize()}[{self.artifact.__name__}]"
+            inner = f"list[{self.artifact.__name__}]" if self.is_list else self.artifact.__name__
+            return f"{self.direction.capitalize()}[{inner}]"
+        if self.final_status:
+            return "PipelineTaskFinalStatus"
         assert self.param is not None
         return describe(self.param)
 
@@ -80,6 +88,7 @@ class Signature:
                 artifact_kind=a.artifact.kind if a.artifact else None,
                 optional=a.optional,
                 default=a.default,
+                is_list=a.is_list,
             )
             for a in self.arguments
             if not a.is_output
@@ -141,9 +150,21 @@ def _argument(param: inspect.Parameter, hints: dict[str, Any], what: str) -> Arg
         )
     hint = hints[param.name]
     has_default = param.default is not param.empty
+    if hint is PipelineTaskFinalStatus:
+        if has_default:
+            raise ComponentError(
+                f"{arg}: a PipelineTaskFinalStatus is filled in; remove its default"
+            )
+        return Argument(param.name, param=ParamType(ParameterType.DICT), final_status=True)
     artifact = _artifact_hint(hint)
     if artifact is not None:
         return _artifact_argument(param, *artifact, arg)
+    inner = typing.get_args(hint)
+    if typing.get_origin(hint) is list and inner and _is_artifact_class(inner[0]):
+        raise ComponentError(
+            f"{arg}: annotate a list of artifacts as Input[list[{inner[0].__name__}]] "
+            f"(filled by Collected(...)), not bare list[{inner[0].__name__}]"
+        )
     if isinstance(hint, type) and issubclass(hint, Artifact):
         raise ComponentError(
             f"{arg}: annotate artifacts as Input[{hint.__name__}] (read) or "
@@ -165,6 +186,8 @@ def _argument(param: inspect.Parameter, hints: dict[str, Any], what: str) -> Arg
 
 def _artifact_argument(param: inspect.Parameter, cls: Any, marker: IOMarker, arg: str) -> Argument:
     wrapper = marker.direction.capitalize()
+    if typing.get_origin(cls) is list:
+        return _artifact_list_argument(param, cls, marker, arg)
     if not (isinstance(cls, type) and issubclass(cls, Artifact)):
         raise ComponentError(
             f"{arg}: {wrapper}[...] takes an artifact class (Artifact, Dataset, Model, "
@@ -181,6 +204,25 @@ def _artifact_argument(param: inspect.Parameter, cls: Any, marker: IOMarker, arg
             f"{arg}: an Input[...] artifact can only default to None (an optional input)"
         )
     return Argument(param.name, artifact=cls, optional=True)
+
+
+def _artifact_list_argument(
+    param: inspect.Parameter, hint: Any, marker: IOMarker, arg: str
+) -> Argument:
+    """``Input[list[Model]]``: the artifacts of every iteration of a loop (``Collected``)."""
+    (cls,) = typing.get_args(hint) or (None,)
+    if not (isinstance(cls, type) and issubclass(cls, Artifact)):
+        raise ComponentError(
+            f"{arg}: Input[list[...]] takes an artifact class, e.g. Input[list[Model]], "
+            f"got {_hint_name(hint)}"
+        )
+    if marker.direction == "output":
+        raise ComponentError(
+            f"{arg}: an Output[...] is one artifact; a list of artifacts can only be an input"
+        )
+    if param.default is not param.empty:
+        raise ComponentError(f"{arg}: an Input[list[...]] artifact cannot have a default")
+    return Argument(param.name, artifact=cls, is_list=True)
 
 
 def _returns(hint: Any, what: str) -> tuple[tuple[str, ParamType], ...]:
@@ -212,6 +254,10 @@ def _artifact_hint(hint: Any) -> tuple[Any, IOMarker] | None:
         return None
     marker = next((m for m in hint.__metadata__ if isinstance(m, IOMarker)), None)
     return None if marker is None else (typing.get_args(hint)[0], marker)
+
+
+def _is_artifact_class(hint: Any) -> bool:
+    return isinstance(hint, type) and issubclass(hint, Artifact)
 
 
 def _is_record(hint: Any) -> bool:

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from runner.dsl.binding import Binding
     from runner.dsl.builder import PipelineBuilder
     from runner.dsl.component import ComponentDefinition
+    from runner.dsl.conditions import ConditionExpr
+    from runner.dsl.loops import ParallelFor
 
 __all__ = ["PipelineTask", "TaskOutputs"]
 
@@ -84,6 +86,14 @@ class PipelineTask:
         self.caching = True
         self.image: str | None = None
         self.kubernetes = KubernetesOptions()
+        self.loops: tuple[ParallelFor, ...] = ()
+        """The ParallelFor blocks around the task, outermost first."""
+        self.conditions: list[ConditionExpr] = []
+        """The If/Elif/Else conditions around the task, inside its innermost loop."""
+        self.exit_handler = False
+        """The exit task of an ExitHandler: it runs after ``guarded``, whatever happened."""
+        self.guarded: list[PipelineTask] = []
+        self.ignores_upstream_failure = False
 
     def __repr__(self) -> str:
         return f"<PipelineTask {self._name} ({self.component.name}) at {self.source}>"
@@ -113,9 +123,22 @@ class PipelineTask:
         )
 
     def upstream(self) -> set[PipelineTask]:
-        """Every task this one waits for: data producers and ``.after()`` tasks."""
-        producers = {b.task for b in self.arguments.values() if isinstance(b, TaskOutput)}
-        return producers | set(self.upstream_after)
+        """Every task this one waits for: data producers (``Collected`` and ``OneOf``
+        included), tasks its conditions read, ``.after()`` tasks and, for an exit
+        task, the tasks it guards."""
+        from runner.dsl.fanin import producers_of
+
+        found = {p for b in self.arguments.values() for p in producers_of(b)}
+        found |= {t for c in self.conditions for t in c.tasks}
+        return found | set(self.upstream_after) | set(self.guarded)
+
+    def order_after(self) -> set[PipelineTask]:
+        """What must come before this task in the spec's topological order: its
+        upstream, and what its loops read (their items and conditions)."""
+        found = self.upstream()
+        for loop in self.loops:
+            found |= loop.producers | loop.condition_tasks
+        return found
 
     def _what(self, setting: str) -> str:
         return f"task '{self.name}' ({caller_location()}): {setting}"
@@ -212,6 +235,26 @@ class PipelineTask:
                     f"{self._what('env')}: {key} must be a string, got {type(value).__name__}"
                 )
             self.env[key] = str(value)
+        return self
+
+    def ignore_upstream_failure(self) -> PipelineTask:
+        """Run once every upstream task finished, even if some failed or were skipped.
+
+        Inputs read from an upstream that did not succeed take the component's
+        default, so each such input must have one. The run still fails when an
+        upstream did.
+        """
+        from runner.dsl.refs import TaskOutput as Output
+
+        for name, binding in self.arguments.items():
+            arg = self.component.signature.argument(name)
+            if isinstance(binding, Output) and arg is not None and not arg.optional:
+                raise CompileError(
+                    f"{self._what('ignore_upstream_failure()')}: input '{name}' comes from task "
+                    f"'{binding.task.name}' and has no default, so it would have no value if "
+                    f"'{binding.task.name}' failed; give '{name}' a default in the component"
+                )
+        self.ignores_upstream_failure = True
         return self
 
     def set_caching(self, enabled: bool = True) -> PipelineTask:

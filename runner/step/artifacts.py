@@ -1,6 +1,7 @@
 """Moving artifacts between the store and a step's local work directory.
 
-Inputs are downloaded to ``<work>/inputs/<name>/``; outputs are written by
+Inputs are downloaded to ``<work>/inputs/<name>/`` (a ``Collected`` list of
+artifacts: each to ``<work>/inputs/<name>/<i>/``); outputs are written by
 user code at ``<work>/outputs/<name>/<name>`` (a file, or a directory made
 there) and uploaded to ``runs/<run>/<step>/<output>`` with their sha256.
 """
@@ -19,32 +20,35 @@ from runner.store.base import ArtifactStore
 from runner.store.keys import run_output_key
 
 
-def input_path(work: Path, name: str, ref: ArtifactRef) -> Path:
-    leaf = ref.uri.rstrip("/").rsplit("/", 1)[-1] or name
-    return work / "inputs" / name / leaf
-
-
 def output_path(work: Path, name: str) -> Path:
     return work / "outputs" / name / name
 
 
 async def download_inputs(
-    store: ArtifactStore, work: Path, artifacts: dict[str, ArtifactRef]
-) -> dict[str, Path]:
-    """Fetch each input artifact; returns local paths by input name."""
+    store: ArtifactStore, work: Path, artifacts: dict[str, ArtifactRef | list[ArtifactRef]]
+) -> dict[str, Path | list[Path]]:
+    """Fetch each input artifact; returns local paths by input name (a list for a list)."""
+    paths: dict[str, Path | list[Path]] = {}
+    for name, ref in artifacts.items():
+        if isinstance(ref, list):
+            base = work / "inputs" / name
+            paths[name] = [await _download(store, ref, base / str(i)) for i, ref in enumerate(ref)]
+        else:
+            paths[name] = await _download(store, ref, work / "inputs" / name)
+    return paths
+
+
+async def _download(store: ArtifactStore, ref: ArtifactRef, folder: Path) -> Path:
     from runner.store import get_dir
 
-    paths: dict[str, Path] = {}
-    for name, ref in artifacts.items():
-        dest = input_path(work, name, ref)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        key = store.key_for(ref.uri)
-        if ref.layout == "dir":
-            await get_dir(store, key, dest)
-        else:
-            await store.get_file(key, dest)
-        paths[name] = dest
-    return paths
+    dest = folder / (ref.uri.rstrip("/").rsplit("/", 1)[-1] or folder.name)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    key = store.key_for(ref.uri)
+    if ref.layout == "dir":
+        await get_dir(store, key, dest)
+    else:
+        await store.get_file(key, dest)
+    return dest
 
 
 def _dir_digest(root: Path) -> tuple[str, int]:

@@ -140,20 +140,26 @@ def _load_component(entrypoint: str) -> Any:
     return obj
 
 
-def _artifact_objects(request: StepRequest, work: Path, inputs: dict[str, Path]) -> dict[str, Any]:
+def _artifact_objects(
+    request: StepRequest, work: Path, inputs: dict[str, Path | list[Path]]
+) -> dict[str, Any]:
     from runner.dsl.artifacts import ARTIFACT_CLASSES as classes
 
     objects: dict[str, Any] = {}
     for decl in request.component.inputs:
         if decl.kind is IOKind.ARTIFACT and decl.name in request.artifacts:
-            ref = request.artifacts[decl.name]
+            ref, path = request.artifacts[decl.name], inputs[decl.name]
             cls = classes[decl.artifact_kind or ArtifactKind.ARTIFACT]
-            objects[decl.name] = cls(
-                name=decl.name,
-                uri=ref.uri,
-                path=str(inputs[decl.name]),
-                metadata=dict(ref.metadata),
-            )
+            if isinstance(ref, list) and isinstance(path, list):  # Collected: a list
+                objects[decl.name] = [
+                    cls(name=decl.name, uri=r.uri, path=str(p), metadata=dict(r.metadata))
+                    for r, p in zip(ref, path, strict=True)
+                ]
+            else:
+                assert not isinstance(ref, list)
+                objects[decl.name] = cls(
+                    name=decl.name, uri=ref.uri, path=str(path), metadata=dict(ref.metadata)
+                )
     for out in request.component.outputs:
         if out.kind is IOKind.ARTIFACT:
             path = output_path(work, out.name)
@@ -164,7 +170,7 @@ def _artifact_objects(request: StepRequest, work: Path, inputs: dict[str, Path])
 
 
 def _call_python(
-    request: StepRequest, work: Path, inputs: dict[str, Path]
+    request: StepRequest, work: Path, inputs: dict[str, Path | list[Path]]
 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     from runner.dsl.invoke import call_component
 
@@ -180,17 +186,24 @@ def _call_python(
     return values, metadata
 
 
-def _run_container(request: StepRequest, work: Path, inputs: dict[str, Path]) -> None:
+def _run_container(request: StepRequest, work: Path, inputs: dict[str, Path | list[Path]]) -> None:
     from runner.dsl.invoke import resolve_container_command
 
     assert request.component.container is not None
-    paths = {name: str(path) for name, path in inputs.items()}
+    # A Collected list of artifacts reaches a command as a JSON list of paths / URIs.
+    paths: dict[str, Any] = {
+        name: [str(p) for p in path] if isinstance(path, list) else str(path)
+        for name, path in inputs.items()
+    }
     for out in request.component.outputs:
         if out.kind is IOKind.ARTIFACT:
             path = output_path(work, out.name)
             path.parent.mkdir(parents=True, exist_ok=True)
             paths[out.name] = str(path)
-    uris = {name: ref.uri for name, ref in request.artifacts.items()}
+    uris: dict[str, Any] = {
+        name: [r.uri for r in ref] if isinstance(ref, list) else ref.uri
+        for name, ref in request.artifacts.items()
+    }
     argv = resolve_container_command(
         request.component.container, dict(request.parameters), paths, uris
     )

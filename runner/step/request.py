@@ -35,7 +35,8 @@ class StepRequest(BaseModel):
     task: TaskSpec
     component: ComponentSpec
     parameters: dict[str, Any] = Field(default_factory=dict)
-    artifacts: dict[str, ArtifactRef] = Field(default_factory=dict)
+    artifacts: dict[str, ArtifactRef | list[ArtifactRef]] = Field(default_factory=dict)
+    """Input artifacts by input name; a list for a ``Collected`` input."""
     code: CodeRef | None = None
     store_uri: str
     nats_url: str | None = None

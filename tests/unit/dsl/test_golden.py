@@ -26,7 +26,7 @@ def render(spec: PipelineSpec) -> str:
 
 
 def test_the_issue_cases_are_present() -> None:
-    assert {"linear", "fan_out", "artifacts", "container", "iris"} <= set(CASES)
+    assert {"linear", "fan_out", "artifacts", "container", "iris", "controlflow"} <= set(CASES)
 
 
 @pytest.mark.parametrize("name", CASES)
