@@ -2,7 +2,9 @@
 
 ``submit`` compiles the pipeline, packs its source tree into a
 content-addressed code package, stores the spec and the package, and
-publishes ``run.requested``. The returned :class:`RunHandle` waits for the
+publishes ``run.requested`` (:func:`request_run`, which alone starts a run
+from a spec and package already stored: registered versions, reruns,
+schedules). The returned :class:`RunHandle` waits for the
 run, reads its state and streams its events. The CLI is a thin layer over
 these functions; tests use them directly.
 """
@@ -84,22 +86,61 @@ async def submit(
     package = await asyncio.to_thread(build_code_package, root)
     code: CodeRef = await upload_code_package(store, package)
     spec_uri = await store_spec(store, spec)
-    run_id = validate_name(run_id, "run id") if run_id else new_run_id(spec.name)
+    return await request_run(
+        bus=bus,
+        pipeline=spec.name,
+        digest=spec.digest(),
+        spec_uri=spec_uri,
+        code=code,
+        parameters=params,
+        no_cache=no_cache,
+        experiment=experiment,
+        run_id=run_id,
+        requested_by=requested_by,
+        labels=labels,
+    )
+
+
+async def request_run(
+    *,
+    bus: Bus,
+    pipeline: str,
+    digest: str,
+    spec_uri: str,
+    code: CodeRef | None,
+    parameters: Mapping[str, Any] | None = None,
+    no_cache: bool = False,
+    experiment: str = "default",
+    version: str | None = None,
+    run_id: str | None = None,
+    requested_by: str = "api",
+    labels: Mapping[str, str] | None = None,
+    time: datetime | None = None,
+) -> RunHandle:
+    """Publish ``run.requested`` for a spec and code package already in the store.
+
+    No compiling or packaging: this is how a registered pipeline version, a
+    rerun or a schedule starts a run. A given ``run_id`` makes the request
+    deterministic (its event id is ``<run id>/run.requested``), so a repeat is
+    dropped by JetStream and ignored by the controller.
+    """
+    run_id = validate_name(run_id, "run id") if run_id else new_run_id(pipeline)
     traceparent, tracestate = caller_trace()  # the run's trace joins the caller's, if any
     event = make_event(
         EventKind.RUN_REQUESTED,
         run_id=run_id,
-        pipeline=spec.name,
+        pipeline=pipeline,
         component="api",
-        time=datetime.now(UTC),
+        time=time or datetime.now(UTC),
         data=RunRequested(
-            pipeline=spec.name,
-            pipeline_digest=spec.digest(),
+            pipeline=pipeline,
+            pipeline_digest=digest,
             spec_uri=spec_uri,
             code=code,
-            parameters=params,
+            parameters=dict(parameters or {}),
             no_cache=no_cache,
             experiment=validate_name(experiment, "experiment"),
+            version=version,
             requested_by=requested_by,
             labels=dict(labels or {}),
         ),
@@ -107,7 +148,7 @@ async def submit(
         tracestate=tracestate,
     )
     await bus.publish(event)
-    return RunHandle(bus=bus, run_id=run_id, pipeline=spec.name)
+    return RunHandle(bus=bus, run_id=run_id, pipeline=pipeline)
 
 
 class RunHandle:
