@@ -1,0 +1,6 @@
+"""The runtime suite's fixtures (a LocalStack on a private nats-server, pipeline
+sources in a temporary tree, a ``calls`` directory), re-exported here."""
+
+from tests.integration.runtime.conftest import calls, stack, write_pipeline
+
+__all__ = ["calls", "stack", "write_pipeline"]
