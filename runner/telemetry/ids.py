@@ -15,10 +15,13 @@ state keeps:
 :func:`adopt_run_request` rewrites a new run's request so that its
 ``traceparent`` names the run span (what the run state then keeps and every
 controller event carries); the submitter's span, when there was one, becomes
-the run span's parent and is kept in the ``runner`` entry of ``tracestate``.
+the run span's parent and is kept in the ``runner`` entry of ``tracestate``
+(``runner=p:<span id>``). A step attempt's ``tracestate`` carries instead the
+time it was queued (``runner=q:<unix ms>``): the start of its span, known to
+whichever controller ends it, since every event about the attempt repeats it.
 
-Plain hashing, no OpenTelemetry import: the controller and the CLI call this
-on every launch.
+Plain hashing, no OpenTelemetry import: the controller calls this on every
+launch.
 """
 
 from __future__ import annotations

@@ -24,7 +24,11 @@ from pathlib import Path
 
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+)
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import Tracer
 
@@ -111,13 +115,16 @@ def start_telemetry(
     file_name: str,
     run_id: str | None = None,
     resource: Mapping[str, str | int] | None = None,
+    write_through: bool = False,
 ) -> ProcessTelemetry | None:
     """A provider exporting where ``settings`` say, or None when tracing is off.
 
     ``service`` is the default ``service.name`` (``OTEL_SERVICE_NAME`` and
     ``OTEL_RESOURCE_ATTRIBUTES`` win over it); ``file_name`` and ``run_id``
-    place the local trace file. Raises ConfigError for an exporter that cannot
-    be built (grpc without its package).
+    place the local trace file. ``write_through`` writes each span to the local
+    file as it ends instead of batching (a step: its spans are on disk before
+    it reports, so killing it right after loses none). Raises ConfigError for
+    an exporter that cannot be built (grpc without its package).
     """
     export = settings.export()
     if export is Export.NONE:
@@ -136,7 +143,10 @@ def start_telemetry(
         # No unbounded flush at interpreter exit: shutdown() is always called, bounded.
         shutdown_on_exit=False,
     )
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    if write_through and export is Export.FILE:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    else:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     return ProcessTelemetry(provider, exporter, settings)
 
 

@@ -8,7 +8,10 @@ component, uploading outputs, writing the cache manifest — and any span the
 user's code opens with the standard OpenTelemetry API are its children.
 
 The provider becomes the process's global one (user code reaches it through
-``opentelemetry.trace.get_tracer``). With tracing off nothing of the
+``opentelemetry.trace.get_tracer``). OTLP export is batched and flushed when
+the step is done (after it reported: flushing never delays the outcome);
+the local file is written as each span ends, so a step killed right after
+it reported (``runner run`` closing its stack) loses none. With tracing off nothing of the
 OpenTelemetry SDK is imported: a step pays for tracing only when it traces.
 Nothing here may fail the step: a bad setting is logged and tracing is off.
 """
@@ -72,6 +75,7 @@ class StepTracing:
                 file_name=f"step-{step}-{attempt}-{os.getpid()}.jsonl",
                 run_id=run_id,
                 resource={"runner.run_id": run_id, "runner.step": step, "runner.attempt": attempt},
+                write_through=True,
             )
         except ConfigError as exc:
             log.warning("tracing is off for this step: %s", exc)
