@@ -12,7 +12,7 @@ from tests.e2e.conftest import Workspace
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DEMO = Path(__file__).resolve().parents[2] / "functions" / "demo.py"
-STEPS = {"ingest", "validate", "split", "preprocess", "train", "evaluate"}
+STEPS = {"ingest", "validate", "split", "preprocess", "train", "evaluate", "register"}
 
 
 def test_demo_pipeline_runs(ws: Workspace) -> None:

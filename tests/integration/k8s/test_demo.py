@@ -19,7 +19,7 @@ from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DEMO = Path(__file__).resolve().parents[3] / "functions" / "demo.py"
-STEPS = {"ingest", "validate", "split", "preprocess", "train", "evaluate"}
+STEPS = {"ingest", "validate", "split", "preprocess", "train", "evaluate", "register"}
 
 
 @pytest.fixture
