@@ -8,6 +8,7 @@ answers by reloading and deciding again.
 
 from __future__ import annotations
 
+import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue
 
@@ -76,3 +77,25 @@ class NatsKV:
             except nats.js.errors.NoKeysError:
                 return []
         return sorted(k for k in keys if k.startswith(prefix))
+
+    async def values(self, pattern: str = ">") -> list[tuple[str, bytes]]:
+        """Latest value of every key matching ``pattern``: one ordered consumer
+        delivering the last message per subject, filtered by the server."""
+        found: list[tuple[str, bytes]] = []
+        with translate_errors(f"list KV {self._bucket}", self._url):
+            watcher = await self._kv.watch(pattern, ignore_deletes=True)
+            try:
+                while True:
+                    try:
+                        entry = await watcher.updates(timeout=_SCAN_IDLE_SECONDS)  # type: ignore[no-untyped-call]
+                    except nats.errors.TimeoutError:
+                        break  # nothing more within the idle window: treat as the end
+                    if entry is None:  # the "initial values done" marker
+                        break
+                    found.append((entry.key, entry.value or b""))
+            finally:
+                await watcher.stop()  # type: ignore[no-untyped-call]
+        return found
+
+
+_SCAN_IDLE_SECONDS = 10.0

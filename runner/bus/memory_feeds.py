@@ -60,6 +60,9 @@ class MemoryKV:
     async def keys(self, prefix: str = "") -> list[str]:
         return sorted(k for k in self._data if k.startswith(prefix))
 
+    async def values(self, pattern: str = ">") -> list[tuple[str, bytes]]:
+        return [(k, v[0]) for k, v in sorted(self._data.items()) if subject_matches(pattern, k)]
+
 
 @dataclass
 class RawStream:

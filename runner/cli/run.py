@@ -1,5 +1,9 @@
 """``runner run PATH[:FUNC]``: compile, submit, follow the run, exit with its outcome.
 
+``runner run NAME@VERSION`` (or ``NAME``: the latest version) runs a
+registered pipeline version with its own spec and code package instead
+(:mod:`runner.lifecycle.registry`), whatever is on disk now.
+
 Exit status: 0 the run succeeded, 1 it failed or was cancelled, 2 a user
 mistake (bad file, parameter, setting, unreachable NATS or store), 130
 interrupted (Ctrl-C requests cancellation of the run, waits briefly for it).
@@ -10,13 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from runner.api import RunHandle, submit
+from runner.api import RunHandle, request_run, submit
 from runner.cli.aio import INTERRUPTED_EXIT, Interrupts, run_async
 from runner.cli.errors import user_errors
 from runner.cli.options import (
@@ -43,10 +51,18 @@ from runner.core.state import RunState, RunStatus
 from runner.dsl.loader import LoadedPipeline, load_pipeline
 from runner.errors import ConfigError, RunnerError
 from runner.events.kinds import TERMINAL_RUN_KINDS, validate_name
+from runner.lifecycle.registry import PipelineRegistry, PipelineVersion
 from runner.local import LocalStack
 from runner.records import RunRecord
+from runner.spec.models import PipelineSpec
+from runner.store.factory import open_store
 
-__all__ = ["register"]
+__all__ = ["RunOptions", "Starter", "follow_new_run", "register"]
+
+Starter = Callable[[LocalStack], Awaitable[RunHandle]]
+"""Requests the run on the opened stack and returns its handle."""
+
+_REGISTERED = re.compile(r"^[a-z0-9][a-z0-9-]*(@.*)?$")
 
 CANCEL_GRACE_SECONDS = 15.0
 """How long an interrupted ``runner run`` waits for the run to confirm cancellation."""
@@ -69,7 +85,9 @@ def run_command(
     target: Annotated[
         str,
         typer.Argument(
-            metavar="PATH[:FUNC]", help="path/to/pipeline.py, optionally :pipeline_func"
+            metavar="PATH[:FUNC]|NAME[@VERSION]",
+            help="path/to/pipeline.py, optionally :pipeline_func; or a registered "
+            "pipeline version (NAME alone: its latest)",
         ),
     ],
     param: Annotated[
@@ -109,8 +127,7 @@ def run_command(
             config=config,
             log_level=log_level,
         )
-        loaded = load_pipeline(target)
-        spec = loaded.pipeline.compile()
+        spec, starter = _prepare(settings, target)
         options = RunOptions(
             params=parse_params(spec, param or []),
             no_cache=no_cache,
@@ -125,16 +142,25 @@ def run_command(
                 "(in another terminal, same --home) or point --nats / NATS_URL at a running "
                 "stack, then run again"
             )
-        code = run_async(_run(settings, loaded, [t.name for t in spec.tasks], options))
+        tasks = [t.name for t in spec.tasks]
+        code = run_async(follow_new_run(settings, starter(options), tasks, options))
     raise typer.Exit(code)
 
 
-async def _run(
-    settings: Settings, loaded: LoadedPipeline, tasks: list[str], options: RunOptions
-) -> int:
-    await wait_for_private_server(settings)
-    async with open_stack(settings, controller=False if options.detach else None) as stack:
-        handle = await submit(
+def _prepare(
+    settings: Settings, target: str
+) -> tuple[PipelineSpec, Callable[[RunOptions], Starter]]:
+    """The spec of ``target`` (to check parameters) and how to start it."""
+    if _is_registered(target):
+        record, spec = run_async(_registered(settings, target))
+        return spec, partial(_start_registered, record)
+    loaded = load_pipeline(target)
+    return loaded.pipeline.compile(), partial(_start_file, loaded)
+
+
+def _start_file(loaded: LoadedPipeline, options: RunOptions) -> Starter:
+    async def start(stack: LocalStack) -> RunHandle:
+        return await submit(
             loaded.pipeline,
             options.params,
             bus=stack.bus,
@@ -144,6 +170,53 @@ async def _run(
             source_root=loaded.source_root,
             requested_by="cli",
         )
+
+    return start
+
+
+def _is_registered(target: str) -> bool:
+    """``name@version`` or a bare ``name`` that is no file: a registered pipeline."""
+    if target.partition(":")[0].endswith(".py") or not _REGISTERED.match(target):
+        return False
+    return "@" in target or not Path(target).exists()
+
+
+async def _registered(settings: Settings, ref: str) -> tuple[PipelineVersion, PipelineSpec]:
+    store = open_store(settings.store_uri(), settings.storage)
+    try:
+        registry = PipelineRegistry(store)
+        record = await registry.lookup(ref)
+        return record, await registry.spec(record)
+    finally:
+        await store.close()
+
+
+def _start_registered(record: PipelineVersion, options: RunOptions) -> Starter:
+    async def start(stack: LocalStack) -> RunHandle:
+        return await request_run(
+            bus=stack.bus,
+            pipeline=record.name,
+            digest=record.digest,
+            spec_uri=record.spec_uri,
+            code=record.code,
+            parameters=options.params,
+            no_cache=options.no_cache,
+            experiment=options.experiment,
+            version=record.version,
+            requested_by="cli",
+        )
+
+    return start
+
+
+async def follow_new_run(
+    settings: Settings, start: Starter, tasks: list[str], options: RunOptions
+) -> int:
+    """Start a run with ``start`` on the command's stack and follow it to its end (or,
+    with ``--detach``, print its id); returns the exit status."""
+    await wait_for_private_server(settings)
+    async with open_stack(settings, controller=False if options.detach else None) as stack:
+        handle = await start(stack)
         if options.detach:
             _print_detached(handle, options.json)
             return 0

@@ -1,4 +1,4 @@
-"""``runner status RUN``, ``runner runs list`` and ``runner cancel RUN``.
+"""``runner status RUN``, ``runner runs list | compare | rerun`` and ``runner cancel RUN``.
 
 They read the run states the controller keeps in the JetStream KV bucket
 (through the same stack ``runner run`` would use: ``--nats``, a running
@@ -9,11 +9,12 @@ command) and never run a controller themselves.
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 
-from runner.api import RunHandle
+from runner.api import RunHandle, request_run
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
 from runner.cli.options import (
@@ -25,12 +26,20 @@ from runner.cli.options import (
     build_settings,
 )
 from runner.cli.render import format_duration, format_table, format_time
-from runner.cli.runstate import all_runs, load_run
+from runner.cli.run import RunOptions, Starter, follow_new_run
+from runner.cli.runs_compare import comparison_lines
+from runner.cli.runstate import load_run
 from runner.cli.stack import open_stack
 from runner.cli.summary import status_lines
 from runner.config import Settings
-from runner.core.state import RunStatus
+from runner.core.state import RunState, RunStatus
+from runner.lifecycle.compare import compare_runs, plot_metrics
+from runner.lifecycle.history import RunFilter, list_runs, parse_since
+from runner.lifecycle.index import RunSummary
+from runner.local import LocalStack
 from runner.records import RunRecord
+from runner.spec.models import PipelineSpec
+from runner.store.factory import open_store
 
 __all__ = ["register"]
 
@@ -65,11 +74,18 @@ async def _status(settings: Settings, run_id: str) -> RunRecord:
 @runs_app.command("list")
 def list_command(
     limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N runs.")] = 20,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="Only runs of this experiment.")
+    ] = None,
     pipeline: Annotated[
         str | None, typer.Option("--pipeline", help="Only runs of this pipeline.")
     ] = None,
     status: Annotated[
         RunStatus | None, typer.Option("--status", help="Only runs in this status.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="T", help="Only runs created since T: 2h, 7d or a date."),
     ] = None,
     json_output: JsonOption = False,
     home: HomeOption = None,
@@ -77,19 +93,21 @@ def list_command(
     store: StoreOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (from the run index: fast with many runs)."""
     with user_errors():
         settings = build_settings(home=home, nats=nats, store=store, config=config)
-        records = run_async(_list(settings))
-    records = [
-        r
-        for r in records
-        if (pipeline is None or r.pipeline == pipeline) and (status is None or r.status is status)
-    ][: max(limit, 0)]
+        where = RunFilter(
+            experiment=experiment,
+            pipeline=pipeline,
+            status=status,
+            since=parse_since(since) if since else None,
+            limit=limit,
+        )
+        runs = run_async(_list(settings, where))
     if json_output:
-        typer.echo(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+        typer.echo(json.dumps([_summary_json(r) for r in runs], indent=2))
         return
-    if not records:
+    if not runs:
         typer.echo("no runs", err=True)
         return
     rows = [
@@ -99,21 +117,125 @@ def list_command(
             r.status.value,
             format_time(r.created_at),
             format_duration(r.duration_seconds),
-            _steps_done(r),
+            f"{r.done}/{r.steps}",
+            r.experiment,
+            r.version or "-",
         ]
-        for r in records
+        for r in runs
     ]
-    typer.echo(format_table(["RUN", "PIPELINE", "STATUS", "CREATED", "DURATION", "STEPS"], rows))
+    headers = ["RUN", "PIPELINE", "STATUS", "CREATED", "DURATION", "STEPS", "EXPERIMENT", "VERSION"]
+    typer.echo(format_table(headers, rows))
 
 
-async def _list(settings: Settings) -> list[RunRecord]:
+async def _list(settings: Settings, where: RunFilter) -> list[RunSummary]:
     async with open_stack(settings, controller=False) as stack:
-        return [RunRecord.from_state(s) for s in await all_runs(stack.bus)]
+        return await list_runs(stack.bus, where)
 
 
-def _steps_done(record: RunRecord) -> str:
-    done = sum(1 for s in record.steps.values() if s.status.done)
-    return f"{done}/{len(record.steps)}"
+def _summary_json(summary: RunSummary) -> dict[str, Any]:
+    return {
+        **summary.model_dump(mode="json"),
+        "duration_seconds": summary.duration_seconds,
+    }
+
+
+@runs_app.command("compare")
+def compare_command(
+    run_ids: Annotated[list[str], typer.Argument(metavar="RUN RUN...", help="Runs to compare.")],
+    json_output: JsonOption = False,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", metavar="FILE.png", help="Draw each metric across the runs."),
+    ] = None,
+    home: HomeOption = None,
+    nats: NatsOption = None,
+    store: StoreOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Parameters and metrics of runs side by side, differences marked with '*'."""
+    with user_errors():
+        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        comparison = compare_runs(run_async(_records(settings, run_ids)))
+        drawn = plot_metrics(comparison, plot) if plot is not None else []
+    if json_output:
+        typer.echo(json.dumps(comparison.to_json(), indent=2, default=str))
+    else:
+        typer.echo("\n".join(comparison_lines(comparison)))
+    if plot is not None:
+        typer.echo(f"plot of {len(drawn)} metric(s) written to {plot}", err=True)
+
+
+async def _records(settings: Settings, run_ids: list[str]) -> list[RunRecord]:
+    async with open_stack(settings, controller=False) as stack:
+        return [RunRecord.from_state(await load_run(stack.bus, r)) for r in run_ids]
+
+
+@runs_app.command("rerun")
+def rerun_command(
+    run_id: RunArgument,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Run every step; do not use cached results.")
+    ] = False,
+    detach: Annotated[
+        bool, typer.Option("--detach", help="Print the new run id and return (needs `runner up`).")
+    ] = False,
+    json_output: JsonOption = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="One line per change, even on a terminal.")
+    ] = False,
+    home: HomeOption = None,
+    nats: NatsOption = None,
+    store: StoreOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Start a new run of the same pipeline version with the same parameters."""
+    with user_errors():
+        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        original = run_async(_original(settings, run_id))
+        options = RunOptions(
+            params=dict(original.parameters),
+            no_cache=no_cache,
+            experiment=original.experiment,
+            detach=detach,
+            json=json_output,
+            plain=plain,
+        )
+        tasks = run_async(_task_names(settings, original))
+        code = run_async(follow_new_run(settings, rerun_starter(original, options), tasks, options))
+    raise typer.Exit(code)
+
+
+async def _original(settings: Settings, run_id: str) -> RunState:
+    async with open_stack(settings, controller=False) as stack:
+        return await load_run(stack.bus, run_id)
+
+
+async def _task_names(settings: Settings, state: RunState) -> list[str]:
+    store = open_store(settings.store_uri(), settings.storage)
+    try:
+        raw = await store.get_json(store.key_for(state.spec_uri))
+    finally:
+        await store.close()
+    return [t.name for t in PipelineSpec.model_validate(raw).tasks]
+
+
+def rerun_starter(original: RunState, options: RunOptions) -> Starter:
+    async def start(stack: LocalStack) -> RunHandle:
+        return await request_run(
+            bus=stack.bus,
+            pipeline=original.pipeline,
+            digest=original.pipeline_digest,
+            spec_uri=original.spec_uri,
+            code=original.code,
+            parameters=options.params,
+            no_cache=options.no_cache,
+            experiment=options.experiment,
+            version=original.version,
+            requested_by=f"rerun/{original.run_id}",
+            labels={"rerun_of": original.run_id},
+        )
+
+    return start
 
 
 def cancel_command(

@@ -41,6 +41,7 @@ from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, RunFailed, RunRequested
 from runner.executors.base import Executor
+from runner.lifecycle.index import RunIndex, RunSummary
 from runner.store.base import ArtifactStore
 from runner.telemetry.ids import adopt_run_request
 from runner.telemetry.tracer import RunTracer
@@ -83,6 +84,8 @@ class Controller:
         self.clock = clock
         self.plans = PlanCache(store)
         self.states = RunStates(bus)
+        self.index = RunIndex(bus)
+        """Run summaries for ``runner runs list``, written when a run changes status."""
         self.tracing = tracing or RunTracer()
         self.effects = Effects(
             bus=bus,
@@ -119,11 +122,19 @@ class Controller:
         self._stopping.set()
 
     async def recover(self) -> None:
-        """Perform what a previous controller decided but did not finish."""
+        """Perform what a previous controller decided but did not finish; bring the
+        run index up to date (it may have missed a status change in a crash)."""
+        summaries = []
         for run_id in await self.states.run_ids():
             loaded = await self.states.load(run_id)
+            if loaded is not None:
+                summaries.append(RunSummary.from_state(loaded[0]))
             if loaded is not None and pending_actions(loaded[0]):
                 await self._flush_outbox(loaded[0], loaded[1])
+        try:
+            await self.index.backfill(summaries)
+        except RunnerError as exc:
+            log.warning("could not update the run index: %s", exc)
 
     # -- events ----------------------------------------------------------------------
 
@@ -164,6 +175,7 @@ class Controller:
             loaded = await self.states.load(run_id)
             state, revision = loaded if loaded is not None else (None, None)
             before = encode_state(state) if state is not None else None
+            was = state.status if state is not None else None
             rejected: list[tuple[Delivery, str]] = []
             spans = self.tracing.batch()
             for delivery, event in items:
@@ -188,6 +200,8 @@ class Controller:
                 self.stats.conflicts += 1
                 continue
             spans.emit()  # only the controller whose write won ends these spans
+            if state.status is not was:
+                await self.index.record(state)
             return state, revision, rejected
         raise ConflictError(f"run {run_id}: state kept changing under {CAS_ATTEMPTS} attempts")
 
