@@ -51,6 +51,11 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
+def _own_cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
+
+
 def _load(path: Path) -> ModuleType:
     sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(path.stem, path)
@@ -85,6 +90,7 @@ def run(
     hits.hits = 0
     samples: list[float] = []
     cpu = _cpu_seconds()
+    own = _own_cpu_seconds()
     for _ in range(reps):
         started = time.perf_counter()
         task = pipeline()
@@ -92,11 +98,13 @@ def run(
         if task.output != expected:
             raise RuntimeError(f"{func_name} returned {task.output!r}, not {expected}")
     cpu = _cpu_seconds() - cpu
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = _own_cpu_seconds() - own
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     extra: dict[str, Any] = {
         "kfp_version": kfp.__version__,
         "caching": caching,
         "cpu_seconds_per_run": cpu / reps,
+        "cpu_split_per_run": {"orchestrator": own / reps, "steps": (cpu - own) / reps},
     }
     if caching:
         extra["cache_hits"] = hits.hits
@@ -106,7 +114,7 @@ def run(
         "workload": workload,
         "system": "kfp",
         "samples": samples,
-        "rss_self_mib": own,
+        "rss_self_mib": peak,
         "extra": extra,
     }
 

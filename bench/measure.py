@@ -21,21 +21,20 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def cpu_seconds() -> float:
-    """CPU time (user + system) of this process and of its reaped children so far.
+def own_cpu_seconds() -> float:
+    """CPU time (user + system) of this process alone.
 
     Unlike wall time it hardly changes when other work shares the machine,
     so it is the steadier figure on a busy box.
     """
     own = resource.getrusage(resource.RUSAGE_SELF)
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def own_cpu_seconds() -> float:
-    """CPU time of this process alone."""
-    own = resource.getrusage(resource.RUSAGE_SELF)
     return own.ru_utime + own.ru_stime
+
+
+def children_cpu_seconds() -> float:
+    """CPU time of the children this process has reaped (with their own reaped children)."""
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return kids.ru_utime + kids.ru_stime
 
 
 def process_cpu_seconds(pid: int | None) -> float:

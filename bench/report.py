@@ -355,3 +355,8 @@ def _print_w1_notes(console: Console, results: list[Result]) -> None:
         )
         + f"; stack start {_ms(extra.get('stack_start_seconds'))}"
     )
+    for result in (w1, _find(results, "w1", "kfp")):
+        split = result.extra.get("cpu_split_per_run") if result is not None else None
+        if result is not None and split:
+            parts = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in split.items())
+            console.print(f"CPU per W1 run, {result.system}: {parts}")

@@ -15,7 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.measure import Result, cpu_seconds, process_cpu_seconds, vm_hwm_mib
+from bench.measure import (
+    Result,
+    children_cpu_seconds,
+    own_cpu_seconds,
+    process_cpu_seconds,
+    vm_hwm_mib,
+)
 from bench.pipelines import CHAIN_RESULT, FANIN_RESULT
 from runner.api import submit
 from runner.config import LocalExecutorSettings, Settings
@@ -56,15 +62,17 @@ async def run_workload(
             await _timed_run(stack, loaded, no_cache=no_cache)
         launched = executor.launched
         nats_pid = stack.embedded.pid if stack.embedded else None
-        cpu = cpu_seconds() + process_cpu_seconds(nats_pid)
+        before = _cpu(nats_pid)
         states: list[RunState] = []
         for _ in range(reps):
             seconds, state = await _timed_run(stack, loaded, no_cache=no_cache)
             _check(state, expected, cached=workload == "w3")
             result.samples.append(seconds)
             states.append(state)
-        cpu = cpu_seconds() + process_cpu_seconds(nats_pid) - cpu
-        result.extra["cpu_seconds_per_run"] = cpu / reps
+        spent = [(b - a) / reps for a, b in zip(before, _cpu(nats_pid), strict=True)]
+        result.extra["cpu_seconds_per_run"] = sum(spent)
+        parts = ("controller", "steps", "nats")
+        result.extra["cpu_split_per_run"] = dict(zip(parts, spent, strict=True))
         result.extra["processes_started"] = executor.launched - launched
         result.extra["concurrency"] = executor.settings.concurrency or "cpu count"
         if workload == "w1":
@@ -90,6 +98,11 @@ async def _timed_run(
     )
     state = await handle.wait(timeout=RUN_TIMEOUT)
     return time.perf_counter() - started, state
+
+
+def _cpu(nats_pid: int | None) -> tuple[float, float, float]:
+    """CPU seconds so far: this process (controller, executor), its reaped steps, nats-server."""
+    return own_cpu_seconds(), children_cpu_seconds(), process_cpu_seconds(nats_pid)
 
 
 def _check(state: RunState, expected: int, *, cached: bool) -> None:
