@@ -21,7 +21,7 @@ from bench.config import QUICK_CONTROLLER_SIZES, BenchConfig, parse_only
 from bench.dag import chain_lengths, synthetic_spec
 from bench.decide_driver import EVENTS_PER_STEP, RUN_EVENTS, drive_decide
 from bench.harness import merge_runs
-from bench.kfp_env import KfpEnv
+from bench.kfp_env import KfpEnv, ensure_kfp
 from bench.measure import Result, tree_rss_mib
 from bench.noop_executor import NoopExecutor
 from bench.pipelines import CHAIN, FAN, write_sources
@@ -192,6 +192,13 @@ def test_result_round_trips_and_repetitions_merge() -> None:
     assert merged.extra["controller_cpu_seconds"] == 3.0  # median over repetitions
     assert merged.extra["transitions"] == 18
     assert merged.extra["steps"] == 5
+
+
+def test_without_kfp_the_bench_says_why(tmp_path: Path) -> None:
+    env = ensure_kfp(tmp_path / "no-venv", install=False)
+    assert env.python is None
+    assert env.reason is not None
+    assert "not installed" in env.reason
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
