@@ -133,9 +133,11 @@ class OtelRunTracer(RunTracer):
     @contextmanager
     def work(self, name: str, state: RunState, step: str) -> Iterator[None]:
         run = run_context(state.run_id, state.traceparent, state.tracestate)
-        current = trace.get_current_span().get_span_context()
-        # Nest under the handling span when there is one (the retry timer has none).
-        same_trace = current.is_valid and f"{current.trace_id:032x}" == run.trace_id
+        span = trace.get_current_span()
+        current = span.get_span_context()
+        # Nest under the handling span while it lasts; a retry timer's task inherits
+        # one that has ended, and its work belongs under the run instead.
+        same_trace = span.is_recording() and f"{current.trace_id:032x}" == run.trace_id
         attributes = {"runner.run_id": state.run_id, "runner.step": step}
         with self.tracer.start_as_current_span(
             f"{name} {step}",

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import context
 
 from runner.core import RunState
 from runner.telemetry.config import TelemetrySettings
@@ -105,15 +106,22 @@ def test_controller_work_nests_under_the_handling_span(
     assert isinstance(state, RunState)
     assert state.outbox  # the run's first launches are to be performed
     with tracer.handling(state, [], tracer.clock()), tracer.work("launch", state, "prep"):
-        pass
+        inherited = context.get_current()  # what a task created here (a retry timer) copies
     with tracer.work("cache lookup", state, "train"):
-        pass  # a retry timer's launch: no handling span around it
+        pass  # no handling span around it
+    token = context.attach(inherited)
+    try:
+        with tracer.work("launch", state, "train"):
+            pass  # the timer fires after the handling span ended: under the run instead
+    finally:
+        context.detach(token)
     state.outbox.clear()
     with tracer.handling(state, [], tracer.clock()):
         pass  # nothing to perform: no span
     tracer.shutdown()
     spans = spans_of(tmp_path)
-    assert set(spans) == {"handle events", "launch prep", "cache lookup train"}
+    assert set(spans) == {"handle events", "launch prep", "cache lookup train", "launch train"}
+    assert spans["launch train"].parent_id == run.run.span_id
     assert spans["handle events"].parent_id == run.run.span_id
     assert spans["launch prep"].parent_id == spans["handle events"].span_id
     assert spans["cache lookup train"].parent_id == run.run.span_id
