@@ -191,12 +191,14 @@ _MISSING = _Missing()
 
 def _walk(value: Any, path: tuple[str | int, ...]) -> Any:
     for key in path:
-        if (isinstance(key, str) and isinstance(value, dict) and key in value) or (
-            isinstance(key, int) and isinstance(value, list) and -len(value) <= key < len(value)
-        ):
+        if isinstance(key, str):
+            if not (isinstance(value, dict) and key in value):
+                return _MISSING
             value = value[key]
         else:
-            return _MISSING
+            if not (isinstance(value, list) and -len(value) <= key < len(value)):
+                return _MISSING
+            value = value[key]
     return value
 
 
