@@ -1,5 +1,6 @@
-"""The functional core: run state, actions, the scheduler ``decide``, input
-resolution and cache keys. Pure and synchronous — no I/O, no asyncio, no clock
+"""The functional core: run state, actions, the scheduler ``decide`` (control
+flow included: conditions, loops, exit handlers), input resolution and cache
+keys. Pure and synchronous — no I/O, no asyncio, no clock
 reads (time comes in as ``now``); the controller performs what it decides."""
 
 from runner.core.actions import (
@@ -11,7 +12,7 @@ from runner.core.actions import (
     pending_actions,
 )
 from runner.core.cache_key import CACHE_KEY_VERSION, compute_cache_key, effective_image
-from runner.core.plan import BoundInput, Plan, TaskPlan
+from runner.core.plan import BoundInput, LoopPlan, Plan, TaskPlan
 from runner.core.resolve import (
     ParameterResult,
     StepInputs,
@@ -22,6 +23,7 @@ from runner.core.scheduler import Decision, decide
 from runner.core.state import (
     ACTIVE_STEP_STATUSES,
     TERMINAL_STEP_STATUSES,
+    LoopState,
     RunState,
     RunStatus,
     StepState,
@@ -36,6 +38,8 @@ __all__ = [
     "BoundInput",
     "Decision",
     "LaunchStep",
+    "LoopPlan",
+    "LoopState",
     "ParameterResult",
     "Plan",
     "PublishEvent",

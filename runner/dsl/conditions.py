@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from runner.dsl.loops import ParallelFor
     from runner.dsl.task import PipelineTask
 
-__all__ = ["ConditionExpr", "compare", "json_kind", "value_ref"]
+__all__ = ["ConditionExpr", "compare", "json_kind"]
 
 _KINDS = {
     ParameterType.INT: "number",
@@ -137,11 +137,6 @@ def compare(left: Any, op: str, right: Any) -> ConditionExpr:
         a.loops | b.loops,
         a.builder or b.builder,
     )
-
-
-def value_ref(value: Any) -> ValueRef:
-    """The spec reference of a placeholder or constant (as a condition operand)."""
-    return _operand(value).ref
 
 
 def json_kind(value: Any) -> str:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from runner.dsl.params import ParamType
 from runner.dsl.refs import LoopItem, PipelineParameter, TaskOutput, _Placeholder
 from runner.dsl.sources import caller_location
 from runner.errors import CompileError
-from runner.spec import IOKind, ParameterType
+from runner.spec import IOKind
 
 if TYPE_CHECKING:
     from runner.dsl.builder import PipelineBuilder
@@ -71,10 +70,6 @@ class Collected(_Placeholder):
             f"{what}: Collected({self.task.name}...) ({self.source}) is used where it cannot "
             f"gather the iterations of ParallelFor '{loop.name}'; {hint}"
         )
-
-    @property
-    def type(self) -> ParamType:
-        return ParamType(ParameterType.LIST)
 
     def _what(self) -> str:
         return f"Collected({self.output._what()})"

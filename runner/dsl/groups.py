@@ -113,7 +113,11 @@ class _Branch(_Block):
 
 
 class If(_Branch):
-    """``with If(task.output > 0.9):`` — the block runs only when the condition holds."""
+    """``with If(task.output > 0.9):`` — the block runs only when the condition holds.
+
+    ``name`` is accepted for KFP compatibility and not used (so are ``Elif``'s,
+    ``Else``'s and ``ExitHandler``'s).
+    """
 
     keyword = "If(...)"
 
