@@ -3,7 +3,7 @@
 ``BENCH_REPS`` (default 3): timed repetitions per workload, reported as medians.
 ``BENCH_QUICK=1``: one repetition, no warm-up run, small W4 sizes — a smoke run.
 ``BENCH_KFP=0``: skip the kfp comparison (no venv is created).
-``BENCH_ONLY=w1,w4``: run only these workloads (``w1 w2 w3 w4``).
+``BENCH_ONLY=w1,w4``: run only these workloads (``w1 w2 w3 w4 w5``).
 ``BENCH_CONTROLLER_TIMEOUT`` (default 180): seconds one W4 controller run may
 take; larger sizes are skipped after one runs over.
 Command-line flags of ``python -m bench`` override these.
@@ -16,7 +16,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-WORKLOADS = ("w1", "w2", "w3", "w4")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5")
+RUNS_LISTED = 10_000
+"""W5: recorded runs ``runner runs list`` lists (1,000 in quick mode)."""
+QUICK_RUNS_LISTED = 1_000
 FULL_SIZES = (1000, 2000, 5000, 10000)
 QUICK_DECIDE_SIZES = (1000, 2000)
 QUICK_CONTROLLER_SIZES = (200, 500)
@@ -32,6 +35,7 @@ class BenchConfig:
     only: tuple[str, ...] = WORKLOADS
     decide_sizes: tuple[int, ...] = FULL_SIZES
     controller_sizes: tuple[int, ...] = FULL_SIZES
+    runs_listed: int = RUNS_LISTED
     controller_timeout: float = 180.0
     run_timeout: float = 1800.0
     """Wall-clock limit of one worker process (a whole workload)."""
@@ -66,6 +70,7 @@ class BenchConfig:
             warmup=False,
             decide_sizes=QUICK_DECIDE_SIZES,
             controller_sizes=QUICK_CONTROLLER_SIZES,
+            runs_listed=QUICK_RUNS_LISTED,
         )
 
 

@@ -130,6 +130,16 @@ def run_all(
         results.append(run_job(job, logs, env))
     if config.wants("w4"):
         results.extend(_run_w4(config, work, logs, env, progress))
+    if config.wants("w5"):
+        progress(f"w5 runs list, {config.runs_listed:,} runs")
+        payload = {
+            "kind": "w5-runs-list",
+            "runs": config.runs_listed,
+            "home": str(work / "home-w5"),
+            "reps": config.reps,
+        }
+        job = Job("w5-runs-list", "w5-runs-list", "runner", _worker(payload), config.run_timeout)
+        results.append(run_job(job, logs, env))
     return results
 
 

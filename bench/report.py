@@ -127,6 +127,9 @@ def summary(results: list[Result]) -> dict[str, Any]:
         }
         if sizes:
             out[workload] = sizes
+    w5 = _find(results, "w5-runs-list", "runner")
+    if w5 is not None and w5.median is not None:
+        out["w5-runs-list"] = {"median_seconds": w5.median, **w5.extra}
     return out
 
 
@@ -336,8 +339,27 @@ def print_report(console: Console, record: dict[str, Any], path: Path | None = N
         console.print(throughput_table(results, reps))
         if growth := growth_line(results):
             console.print(growth)
+    if line := runs_list_line(results):
+        console.print(line)
     if path is not None:
         console.print(f"results: {path}")
+
+
+def runs_list_line(results: list[Result]) -> str | None:
+    """W5 in one line: ``runner runs list`` over many recorded runs."""
+    w5 = _find(results, "w5-runs-list", "runner")
+    if w5 is None:
+        return None
+    if w5.median is None:
+        return f"W5 runs list: n/a ({w5.error})"
+    x = w5.extra
+    return (
+        f"W5 runs list, {int(x.get('runs', 0)):,} runs: {_ms(w5.median)} (library, newest 20); "
+        f"--experiment {_ms(x.get('experiment_filter_seconds'))}, "
+        f"--status running {_ms(x.get('status_filter_seconds'))}; "
+        f"the CLI command {_seconds(x.get('cli_seconds'))} (process start included); "
+        f"reading every run state instead {_seconds(x.get('all_states_seconds'))}"
+    )
 
 
 def _print_w1_notes(console: Console, results: list[Result]) -> None:

@@ -39,6 +39,10 @@ def run_job(job: dict[str, Any]) -> Result:
         from bench.throughput import controller_throughput
 
         return asyncio.run(controller_throughput(job["steps"], Path(job["home"]), job["timeout"]))
+    if kind == "w5-runs-list":
+        from bench.runs_list import runs_list
+
+        return asyncio.run(runs_list(job["runs"], Path(job["home"]), job["reps"]))
     raise ValueError(f"unknown job kind {kind!r}")
 
 
