@@ -36,6 +36,10 @@ _COMMAND_MODULES = (
     "runner.cli.compile",
     "runner.cli.config",
     "runner.cli.trace",
+    "runner.cli.pipelines",
+    "runner.cli.experiments",
+    "runner.cli.lineage",
+    "runner.cli.schedules",
 )
 
 
