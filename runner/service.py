@@ -1,6 +1,7 @@
 """Long-lived controller service: ``runner up`` locally, the Deployment in-cluster.
 
-Runs a :class:`~runner.local.LocalStack` with its controller until SIGINT or
+Runs a :class:`~runner.local.LocalStack` with its controller and the cron
+schedules (:class:`~runner.lifecycle.scheduler.Scheduler`) until SIGINT or
 SIGTERM, then shuts down in phases (stop fetching, finish in-flight events,
 stop the executor, close clients, stop the embedded server).
 """
@@ -8,11 +9,13 @@ stop the executor, close clients, stop the embedded server).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Callable
 
 from runner.config import Settings
+from runner.lifecycle.scheduler import Scheduler
 from runner.local import LocalStack
 
 
@@ -21,6 +24,7 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[LocalStack], None] | None = None,
+    schedules: bool = True,
 ) -> None:
     """Serve until ``stop`` is set or a SIGINT/SIGTERM arrives."""
     stop = stop or asyncio.Event()
@@ -33,7 +37,12 @@ async def serve(
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
     try:
-        async with LocalStack(settings, controller=True) as stack:
+        async with (
+            LocalStack(settings, controller=True) as stack,
+            contextlib.AsyncExitStack() as edges,
+        ):
+            if schedules:  # cron schedules fire where runs are driven
+                await edges.enter_async_context(Scheduler(stack.bus))
             if on_ready is not None:
                 on_ready(stack)
             await stop.wait()
