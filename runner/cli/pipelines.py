@@ -183,8 +183,7 @@ def _show_lines(record: PipelineVersion, spec: PipelineSpec) -> list[str]:
     ]
     lines.append(f"parameters:  {', '.join(params) or 'none'}")
     rows = [
-        [t.name, t.component, short_digest(spec.components[t.component].digest)]
-        for t in spec.tasks
+        [t.name, t.component, short_digest(spec.components[t.component].digest)] for t in spec.tasks
     ]
     return [*lines, "", format_table(["TASK", "COMPONENT", "COMPONENT DIGEST"], rows)]
 
