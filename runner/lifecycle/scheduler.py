@@ -91,6 +91,8 @@ class Scheduler:
                 await self.run_once()
             except RunnerError as exc:
                 log.warning("scheduler: %s; trying again in %.0fs", exc, self.poll_seconds)
+            except Exception:  # a bug must not silently end every schedule
+                log.exception("scheduler: unexpected error; trying again")
             await self.sleep(self.poll_seconds)
 
     async def run_once(self) -> list[str]:
@@ -98,8 +100,12 @@ class Scheduler:
         now = self.clock()
         fired: list[str] = []
         for schedule in await self.schedules.all():
-            if not schedule.paused:
+            if schedule.paused:
+                continue
+            try:
                 fired += await self._fire_due(schedule, now)
+            except RunnerError as exc:  # one broken schedule does not stop the others
+                log.warning("schedule %s: %s", schedule.name, exc)
         return fired
 
     async def _fire_due(self, schedule: Schedule, now: datetime) -> list[str]:
