@@ -163,6 +163,6 @@ async def test_the_loop_runs_until_its_owner_leaves(bus: MemoryBus) -> None:
 
 async def test_a_broken_schedule_does_not_stop_the_others(bus: MemoryBus) -> None:
     clock = Clock(T0 + timedelta(minutes=2))
-    await add(bus, cron="0 25 * * *", name="broken")  # stored by hand: add refuses it
+    await add(bus, cron="0 25 * * *", name="broken")  # the CLI would refuse it; stored anyway
     await add(bus)
     assert await Scheduler(bus, clock=clock).run_once() == ["every5-20261102-1000"]
