@@ -9,6 +9,7 @@ stack whose controller predates it) is built here from the run states once.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -94,15 +95,20 @@ async def _refresh_active(bus: Bus, index: RunIndex, found: list[RunSummary]) ->
     """Entries that say "running" are checked against the state: a controller that
     died between writing the state and the index leaves them stale."""
     states = RunStates(bus)
-    fresh = []
-    for summary in found:
-        if not summary.status.terminal:
-            loaded = await states.load(summary.run_id)
-            if loaded is not None and loaded[0].status is not summary.status:
-                summary = RunSummary.from_state(loaded[0])
-                await index.put(summary)
-        fresh.append(summary)
-    return fresh
+
+    async def check(summary: RunSummary) -> RunSummary:
+        loaded = await states.load(summary.run_id)
+        if loaded is None or loaded[0].status is summary.status:
+            return summary
+        fresh = RunSummary.from_state(loaded[0])
+        await index.put(fresh)
+        return fresh
+
+    active = [i for i, s in enumerate(found) if not s.status.terminal]
+    checked = await asyncio.gather(*(check(found[i]) for i in active))
+    for i, summary in zip(active, checked, strict=True):
+        found[i] = summary
+    return found
 
 
 @dataclass
