@@ -85,9 +85,9 @@ def run_command(
     target: Annotated[
         str,
         typer.Argument(
-            metavar="PATH[:FUNC]|NAME[@VERSION]",
-            help="path/to/pipeline.py, optionally :pipeline_func; or a registered "
-            "pipeline version (NAME alone: its latest)",
+            metavar="PATH[:FUNC]",
+            help="path/to/pipeline.py, optionally :pipeline_func; or NAME@VERSION, a "
+            "registered pipeline version (NAME alone: its latest)",
         ),
     ],
     param: Annotated[
