@@ -160,11 +160,12 @@ class LocalExecutor:
                     message=f"step '{req.step}' asks for {gpu} GPU(s) but this machine has {have}"
                     + ("" if have else "; unset RUNNER_LOCAL_STRICT_GPU to run it on the CPU"),
                 )
-            warning = (
-                f"WARNING: step '{req.step}' asks for {gpu} GPU(s) but none was detected; "
-                "running on the CPU (set RUNNER_LOCAL_STRICT_GPU=1 to refuse instead)\n"
+            message = (
+                f"step '{req.step}' asks for {gpu} GPU(s) but none was detected; "
+                "running on the CPU (set RUNNER_LOCAL_STRICT_GPU=1 to refuse instead)"
             )
-            log.warning(warning.strip())
+            log.warning(message)
+            warning = f"WARNING: {message}\n"
             gpu = 0
         async with self.gpus.acquire(gpu) as devices:
             env = self._environment(req, devices)
