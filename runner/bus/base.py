@@ -151,8 +151,16 @@ class Bus(Protocol):
         self, subject: str, body: bytes, headers: Mapping[str, str] | None, reason: str
     ) -> None: ...
     async def pull_consumer(
-        self, durable: str, filter_subject: str = STREAM_SUBJECTS, *, ack_wait: float = 30.0
-    ) -> Consumer: ...
+        self,
+        durable: str,
+        filter_subject: str = STREAM_SUBJECTS,
+        *,
+        ack_wait: float = 30.0,
+        deliver: Deliver = "all",
+    ) -> Consumer:
+        """``deliver`` applies when the durable is created; an existing one resumes."""
+        ...
+
     def subscribe(
         self, filter_subject: str, *, durable: str | None = None, deliver: Deliver = "all"
     ) -> AsyncIterator[Event]: ...

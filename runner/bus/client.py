@@ -24,7 +24,7 @@ from runner.bus.base import (
 )
 from runner.bus.connection import open_connection, redact_url
 from runner.bus.consumer import NatsConsumer, StreamTarget, consumer_config, open_consumer
-from runner.bus.feeds import CoreConsumer, open_kv_bucket, raw_stream_config
+from runner.bus.feeds import CoreConsumer, ListedKV, open_kv_bucket, raw_stream_config
 from runner.bus.kv import NatsKV
 from runner.bus.nats_errors import translate_errors
 from runner.bus.streams import (
@@ -74,7 +74,7 @@ class NatsBus:
         self._url = url
         self._target = StreamTarget(settings.stream, url)
         self._kv: NatsKV | None = None
-        self._buckets: dict[str, NatsKV] = {}
+        self._buckets: dict[str, ListedKV] = {}
         self.stats: dict[str, int] = dict.fromkeys(
             ("published", "duplicates", "dead_letters", "decode_failures"), 0
         )
@@ -141,7 +141,12 @@ class NatsBus:
         log.warning("dead-lettered a message from %s: %s", subject, header_value(reason))
 
     async def pull_consumer(
-        self, durable: str, filter_subject: str = STREAM_SUBJECTS, *, ack_wait: float = 30.0
+        self,
+        durable: str,
+        filter_subject: str = STREAM_SUBJECTS,
+        *,
+        ack_wait: float = 30.0,
+        deliver: Deliver = "all",
     ) -> NatsConsumer:
         """A durable pull consumer with explicit acks and unlimited redelivery.
 
@@ -150,7 +155,7 @@ class NatsBus:
         split the work.
         """
         validate_name(durable, "consumer")
-        config = consumer_config(durable, filter_subject, ack_wait=ack_wait)
+        config = consumer_config(durable, filter_subject, ack_wait=ack_wait, deliver=deliver)
         return await open_consumer(self._js, self._target, config)
 
     def subscribe(
@@ -215,7 +220,7 @@ class NatsBus:
 
     # -- what triggers use beyond the events stream (see runner.bus.feeds) --
 
-    async def kv_bucket(self, name: str, *, description: str = "") -> NatsKV:
+    async def kv_bucket(self, name: str, *, description: str = "") -> ListedKV:
         if name not in self._buckets:
             self._buckets[name] = await open_kv_bucket(self._js, name, description, self._url)
         return self._buckets[name]

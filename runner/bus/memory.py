@@ -163,11 +163,16 @@ class MemoryBus:
         return state
 
     async def pull_consumer(
-        self, durable: str, filter_subject: str = STREAM_SUBJECTS, *, ack_wait: float = 30.0
+        self,
+        durable: str,
+        filter_subject: str = STREAM_SUBJECTS,
+        *,
+        ack_wait: float = 30.0,
+        deliver: Deliver = "all",
     ) -> MemoryConsumer:
         self._check()
         validate_name(durable, "consumer")
-        state = self._consumer_state(durable, filter_subject, ack_wait, "all", acking=True)
+        state = self._consumer_state(durable, filter_subject, ack_wait, deliver, acking=True)
         return MemoryConsumer(self, state)
 
     def subscribe(
