@@ -4,7 +4,10 @@ Runs inside ``runner up`` and the in-cluster controller (:func:`runner.service.s
 and alone as ``runner triggers``. Every ``reload_seconds`` it reads the
 definitions bucket and reconciles: a notification feed per subject that a
 trigger reads, a poller per enabled polling trigger, a worker per enabled
-sink. A changed definition restarts its task; a task that crashed is
+sink. Pollers and sinks hold a lease (:mod:`runner.triggers.lease`) so that
+of several processes serving one NATS only one polls a bucket or delivers a
+sink's events (in order); notification feeds are shared by all of them.
+A changed definition restarts its task; a task that crashed is
 logged and started again at the next reconcile. Shutdown cancels the tasks
 (what was not acked is delivered again later) and closes the HTTP and S3
 clients.
@@ -29,6 +32,7 @@ from runner.store.listing import BucketLister, S3BucketLister
 from runner.triggers.definitions import SEEN_BUCKET, Definitions, definitions_bucket
 from runner.triggers.engine import TriggerEngine, now_utc
 from runner.triggers.feeds import FeedKey, NotificationFeed
+from runner.triggers.lease import Lease, owner_id
 from runner.triggers.limits import RunLimiter
 from runner.triggers.models import (
     NOTIFICATION_SUBJECTS,
@@ -83,6 +87,8 @@ class TriggerService:
         self._tasks: dict[str, _Supervised] = {}
         self._reloader: asyncio.Task[None] | None = None
         self.engine: TriggerEngine | None = None
+        self.owner = owner_id()
+        """Who holds this service's leases (pollers and sinks run in one process at a time)."""
 
     def _s3_lister(self, source: PollSource) -> BucketLister:
         settings = self.store_settings.model_copy(
@@ -159,26 +165,34 @@ class TriggerService:
         self.feeds[key] = feed
         return _Runnable(feed.run(), feed.ready)
 
+    def _lease(self, key: str, ready: asyncio.Event) -> Lease:
+        # Ready also when another process holds it: there is nothing to wait for here.
+        return Lease(self._kv, key, self.owner, on_blocked=ready.set)
+
     def _poller(self, trigger: Trigger) -> _Runnable:
         assert isinstance(trigger.source, PollSource)
         lister = self.lister_factory(trigger.source)
         poller = Poller(trigger, lister, self._engine(), self._kv, sleep=self.sleep)
         self.pollers[trigger.name] = poller
+        ready = asyncio.Event()
+
+        async def polling() -> None:
+            ready.set()
+            await poller.run()
 
         async def run() -> None:
             try:
-                await poller.run()
+                await self._lease(f"lease.poll.{trigger.name}", ready).run(polling)
             finally:
                 await lister.close()
 
-        ready = asyncio.Event()
-        ready.set()
         return _Runnable(run(), ready)
 
     def _sink(self, sink: Sink) -> _Runnable:
-        worker = SinkWorker(sink, self.bus, self.sender, sleep=self.sleep)
+        ready = asyncio.Event()
+        worker = SinkWorker(sink, self.bus, self.sender, sleep=self.sleep, ready=ready)
         self.sinks[sink.name] = worker
-        return _Runnable(worker.run(), worker.ready)
+        return _Runnable(self._lease(f"lease.sink.{sink.name}", ready).run(worker.run), ready)
 
     def _engine(self) -> TriggerEngine:
         assert self.engine is not None

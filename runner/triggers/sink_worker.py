@@ -1,7 +1,9 @@
 """Delivering one sink's events: a durable consumer, one ordered lane per run.
 
 The sink's durable pull consumer (``sink-<name>``) on the events stream
-survives restarts: what was not acknowledged is delivered again. Events are
+starts with the events published after it was first created (not the
+stream's history) and survives restarts: what was not acknowledged is
+delivered again, and what was published meanwhile is delivered then. Events are
 routed to a lane per run; a lane delivers its events one at a time, in
 stream order, and acks each only once it was delivered or dead-lettered, so
 a retrying event holds back the later events of its run but not of others.
@@ -59,12 +61,14 @@ class SinkWorker:
         sender: HttpSender,
         *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        ready: asyncio.Event | None = None,
     ) -> None:
         self.sink = sink
         self.bus = bus
         self.sender = sender
         self.sleep = sleep
-        self.ready = asyncio.Event()
+        self.ready = ready or asyncio.Event()
+        """Set once the consumer exists: events published from then on are delivered."""
         self.stats: dict[str, int] = dict.fromkeys(
             ("delivered", "retries", "dead_letters", "attempts"), 0
         )
@@ -76,7 +80,7 @@ class SinkWorker:
 
     async def run(self) -> None:
         consumer = await self.bus.pull_consumer(
-            self.sink.durable, self.sink.subject, ack_wait=ACK_WAIT_SECONDS
+            self.sink.durable, self.sink.subject, ack_wait=ACK_WAIT_SECONDS, deliver="new"
         )
         self.ready.set()
         try:

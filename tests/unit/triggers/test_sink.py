@@ -131,8 +131,9 @@ class FakeSender:
 
 
 async def run_worker(
-    bus: MemoryBus, sink: Sink, sender: FakeSender, until: int
+    bus: MemoryBus, sink: Sink, sender: FakeSender, until: int, events: list[Event]
 ) -> tuple[SinkWorker, list[float]]:
+    """Start a worker, publish ``events`` once its consumer exists, wait for ``until``."""
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -142,6 +143,9 @@ async def run_worker(
     task = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(10):
+            await worker.ready.wait()
+            for event in events:
+                await bus.publish(event)
             while worker.stats["delivered"] + worker.stats["dead_letters"] < until:
                 await bus.wait_changed(0.01)
     finally:
@@ -152,11 +156,11 @@ async def run_worker(
 
 async def test_delivers_in_order_retrying_503_then_success() -> None:
     bus = await memory_bus()
-    for event in (started("r1"), step_started("r1", "a"), step_started("r1", "b")):
-        await bus.publish(event)
+    await bus.publish(started("r0"))  # before the sink existed: not delivered
     sender = FakeSender(iter([503, 503, 200]))
     sink = Sink(name="hook", url="http://x.test/", backoff_seconds=0.5)
-    worker, waits = await run_worker(bus, sink, sender, until=3)
+    events = [started("r1"), step_started("r1", "a"), step_started("r1", "b")]
+    worker, waits = await run_worker(bus, sink, sender, until=3, events=events)
     assert [p[0] for p in sender.posted] == [
         "r1/run.started",
         "r1/run.started",
@@ -170,33 +174,32 @@ async def test_delivers_in_order_retrying_503_then_success() -> None:
 
 async def test_dead_letters_after_max_attempts_and_gives_up_on_4xx() -> None:
     bus = await memory_bus()
-    await bus.publish(started("r1"))
-    await bus.publish(started("r2"))
     sender = FakeSender(iter([500, 500, 500, 404]))
     sink = Sink(name="hook", url="http://x.test/", max_attempts=3)
-    worker, _ = await run_worker(bus, sink, sender, until=2)
+    # One run, so the script is consumed in order: r1 three times, then its next event.
+    events = [started("r1"), step_started("r1", "a")]
+    worker, _ = await run_worker(bus, sink, sender, until=2, events=events)
     assert [m.subject for m in bus.dead_letters] == ["runner.deadletter.sink.hook"] * 2
     reasons = [m.headers[DEAD_LETTER_REASON_HEADER] for m in bus.dead_letters]
     assert "3 attempt(s) to deliver to http://x.test/ failed; last: HTTP 500" in reasons[0]
     assert "answered HTTP 404: not retried" in reasons[1]
     assert bus.dead_letters[0].headers["Nats-Msg-Id"] == "r1/run.started/sink/hook"
+    assert bus.dead_letters[1].headers["Nats-Msg-Id"] == "r1/a/1/step.started/sink/hook"
     assert worker.stats["dead_letters"] == 2
     assert worker.stats["attempts"] == 4
 
 
 async def test_connection_errors_are_retried() -> None:
     bus = await memory_bus()
-    await bus.publish(started("r1"))
     sender = FakeSender(iter([TransientError("refused"), 200]))
-    worker, waits = await run_worker(bus, Sink(name="hook", url="http://x.test/"), sender, 1)
+    sink = Sink(name="hook", url="http://x.test/")
+    worker, waits = await run_worker(bus, sink, sender, 1, [started("r1")])
     assert worker.stats["delivered"] == 1
     assert waits == [1.0]
 
 
 async def test_a_stuck_run_does_not_hold_back_other_runs() -> None:
     bus = await memory_bus()
-    await bus.publish(started("r1"))
-    await bus.publish(started("r2"))
     script = iter([500, 500, 500, 500, 200])
     sender = FakeSender(script)
     blocked = asyncio.Event()
@@ -210,6 +213,9 @@ async def test_a_stuck_run_does_not_hold_back_other_runs() -> None:
     task = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(10):
+            await worker.ready.wait()
+            await bus.publish(started("r1"))
+            await bus.publish(started("r2"))
             await blocked.wait()
             # r1 is sleeping between retries; r2 went out meanwhile (and failed: its
             # lane sleeps too) - both lanes were in flight at once.
@@ -226,10 +232,8 @@ async def test_filters_select_events() -> None:
     bus = await memory_bus()
     # The one that matches comes last: lanes start in stream order, so anything
     # not filtered out would have been posted before it.
-    await bus.publish(started("r2", pipeline="other"))
-    await bus.publish(step_started("r3", "a"))
-    await bus.publish(started("r1", pipeline="iris"))
+    events = [started("r2", pipeline="other"), step_started("r3", "a"), started("r1")]
     sender = FakeSender(iter([]))
     sink = Sink(name="hook", url="http://x.test/", pipeline="iris", kind="run")
-    _worker, _ = await run_worker(bus, sink, sender, until=1)
+    await run_worker(bus, sink, sender, until=1, events=events)
     assert [p[0] for p in sender.posted] == ["r1/run.started"]
