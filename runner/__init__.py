@@ -44,6 +44,7 @@ from runner.dsl import (
     container_component,
     pipeline,
 )
+from runner.subscribe import subscribe
 
 __all__ = [
     "Artifact",
@@ -68,4 +69,5 @@ __all__ = [
     "component",
     "container_component",
     "pipeline",
+    "subscribe",
 ]

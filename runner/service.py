@@ -1,9 +1,12 @@
 """Long-lived controller service: ``runner up`` locally, the Deployment in-cluster.
 
-Runs a :class:`~runner.local.LocalStack` with its controller and the cron
-schedules (:class:`~runner.lifecycle.scheduler.Scheduler`) until SIGINT or
-SIGTERM, then shuts down in phases (stop fetching, finish in-flight events,
-stop the executor, close clients, stop the embedded server).
+Runs a :class:`~runner.local.LocalStack` with its controller, and the
+bucket triggers and HTTP sinks (:class:`~runner.triggers.TriggerService`)
+and the cron schedules (:class:`~runner.lifecycle.scheduler.Scheduler`),
+until SIGINT or SIGTERM, then shuts down in phases (triggers and sinks,
+stop fetching, finish in-flight events, stop the executor, close clients,
+stop the embedded server). ``runner triggers`` serves triggers and sinks
+alone (``controller=False``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from runner.config import Settings
 from runner.lifecycle.scheduler import Scheduler
 from runner.local import LocalStack
+from runner.triggers import TriggerService
 
 
 async def serve(
@@ -24,6 +28,8 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[LocalStack], None] | None = None,
+    controller: bool = True,
+    triggers: bool = True,
     schedules: bool = True,
 ) -> None:
     """Serve until ``stop`` is set or a SIGINT/SIGTERM arrives."""
@@ -38,10 +44,13 @@ async def serve(
             pass
     try:
         async with (
-            LocalStack(settings, controller=True) as stack,
+            LocalStack(settings, controller=controller) as stack,
             contextlib.AsyncExitStack() as edges,
         ):
-            if schedules:  # cron schedules fire where runs are driven
+            if triggers:
+                service = TriggerService(stack.bus, store_settings=settings.storage)
+                await edges.enter_async_context(service)
+            if controller and schedules:  # cron schedules fire where runs are driven
                 await edges.enter_async_context(Scheduler(stack.bus))
             if on_ready is not None:
                 on_ready(stack)

@@ -35,6 +35,8 @@ _COMMAND_MODULES = (
     "runner.cli.cache",
     "runner.cli.compile",
     "runner.cli.config",
+    "runner.cli.triggers",
+    "runner.cli.sinks",
     "runner.cli.trace",
     "runner.cli.pipelines",
     "runner.cli.experiments",

@@ -27,6 +27,7 @@ EXPECTED = [
     "component",
     "container_component",
     "pipeline",
+    "subscribe",
 ]
 
 
