@@ -41,5 +41,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .runner .pytest_cache .mypy_cache .ruff_cache build *.egg-info bench/results
+	rm -rf $(VENV) .runner .pytest_cache .mypy_cache .ruff_cache build *.egg-info bench/results bench/.venv-kfp
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

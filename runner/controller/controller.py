@@ -172,9 +172,8 @@ class Controller:
         self, run_id: str, items: list[tuple[Delivery, Event]]
     ) -> tuple[RunState | None, int | None, list[tuple[Delivery, str]]]:
         for _ in range(CAS_ATTEMPTS):
-            loaded = await self.states.load(run_id)
-            state, revision = loaded if loaded is not None else (None, None)
-            before = encode_state(state) if state is not None else None
+            loaded = await self.states.load_raw(run_id)
+            state, revision, before = loaded if loaded is not None else (None, None, None)
             was = state.status if state is not None else None
             rejected: list[tuple[Delivery, str]] = []
             spans = self.tracing.batch()
@@ -192,10 +191,13 @@ class Controller:
                     continue
                 state = decision.state
                 spans.after(seen, state, plan)
-            if state is None or encode_state(state) == before:
+            if state is None:
+                return state, revision, rejected
+            after = encode_state(state)
+            if after == before:
                 return state, revision, rejected
             try:
-                revision = await self.states.save(state, revision)
+                revision = await self.states.save(state, revision, value=after)
             except ConflictError:
                 self.stats.conflicts += 1
                 continue

@@ -1,9 +1,9 @@
 """Run state in the JetStream KV bucket, with compare-and-set.
 
 Key ``run.<run_id>``; value: the :class:`~runner.core.RunState` JSON, zlib
-compressed above a small size (large DAGs have large states). A cache of the
-last state this controller wrote skips re-parsing when the revision has not
-moved.
+compressed above a small size (large DAGs have large states). Encoding is
+deterministic, so comparing a new encoding with the stored bytes tells
+whether a batch of events changed anything — without a second encode.
 """
 
 from __future__ import annotations
@@ -45,15 +45,24 @@ class RunStates:
         self.bus = bus
 
     async def load(self, run_id: str) -> tuple[RunState, int] | None:
+        loaded = await self.load_raw(run_id)
+        return None if loaded is None else (loaded[0], loaded[1])
+
+    async def load_raw(self, run_id: str) -> tuple[RunState, int, bytes] | None:
+        """The state, its revision, and the stored bytes it was decoded from."""
         entry = await self.bus.kv_get(state_key(run_id))
         if entry is None:
             return None
         value, revision = entry
-        return decode_state(value), revision
+        return decode_state(value), revision, value
 
-    async def save(self, state: RunState, revision: int | None) -> int:
-        """Create (``revision`` None) or compare-and-set; raises ConflictError."""
-        value = encode_state(state)
+    async def save(
+        self, state: RunState, revision: int | None, *, value: bytes | None = None
+    ) -> int:
+        """Create (``revision`` None) or compare-and-set; raises ConflictError.
+
+        ``value``: the state already encoded with :func:`encode_state`."""
+        value = encode_state(state) if value is None else value
         if revision is None:
             return await self.bus.kv_create(state_key(state.run_id), value)
         return await self.bus.kv_update(state_key(state.run_id), value, revision)
