@@ -33,6 +33,7 @@ from runner.cli.render import format_table
 from runner.cli.stack import open_stack
 from runner.config import Settings
 from runner.errors import ValidationError
+from runner.lifecycle.registry import PipelineRegistry
 from runner.service import serve
 from runner.store.listing import S3BucketLister
 from runner.triggers import (
@@ -161,7 +162,8 @@ async def _add(
                     f"a trigger named {name!r} already exists: pick another name, remove it "
                     f"(`runner trigger rm {name}`) or pass --replace"
                 )
-        ref = await freeze_pipeline(target, stack.store)
+        # NAME@VERSION: a version uploaded with `runner pipeline upload` (issue #9).
+        ref = await freeze_pipeline(target, stack.store, registry=PipelineRegistry(stack.store))
         trigger = new_trigger(
             name,
             ref,

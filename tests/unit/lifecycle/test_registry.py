@@ -16,6 +16,7 @@ from runner.lifecycle.diff import diff_specs
 from runner.lifecycle.registry import PipelineRegistry, parse_ref, upload_pipeline
 from runner.spec.models import ParameterDecl, ParameterType
 from runner.store.memory import MemoryStore
+from runner.triggers.pipelines import freeze_pipeline
 
 SOURCE = """
 from runner import component, pipeline
@@ -135,3 +136,14 @@ def test_diff_of_parameters_and_tasks(write: Callable[[str], LoadedPipeline]) ->
     assert diff.parameters.changed == {"n": ["default"]}
     assert diff.tasks.removed == ["train"]
     assert diff_specs(old, old).identical
+
+
+async def test_a_trigger_freezes_a_registered_version(
+    write: Callable[[str], LoadedPipeline],
+) -> None:
+    store = MemoryStore()
+    v1, _ = await upload_pipeline(store, write("one"), version="v1")
+    ref = await freeze_pipeline("reg@v1", store, registry=PipelineRegistry(store))
+    assert (ref.name, ref.digest, ref.code) == ("reg", v1.digest, v1.code)
+    assert ref.origin == "registry:reg@v1"
+    assert [p.name for p in ref.parameters] == ["n"]
