@@ -32,11 +32,11 @@ from bench.report import RESULTS, build_record, print_report, write_json
 def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, Path | None]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, help="timed repetitions per workload (default 3)")
-    parser.add_argument("--quick", action="store_true", help="1 repetition, small W4 sizes")
+    parser.add_argument("--quick", action="store_true", help="1 repetition, small W4-W6 sizes")
     parser.add_argument("--no-kfp", action="store_true", help="skip the kfp comparison")
-    parser.add_argument("--only", help="comma-separated workloads: w1,w2,w3,w4,w5")
+    parser.add_argument("--only", help="comma-separated workloads: w1,w2,w3,w4,w5,w6")
     parser.add_argument(
-        "--controller-timeout", type=float, help="seconds per W4 controller run (default 180)"
+        "--controller-timeout", type=float, help="seconds per W4/W6 controller run (default 180)"
     )
     parser.add_argument(
         "--show",

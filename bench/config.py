@@ -1,11 +1,12 @@
 """What a bench run does: the one place that reads ``BENCH_*`` from the environment.
 
 ``BENCH_REPS`` (default 3): timed repetitions per workload, reported as medians.
-``BENCH_QUICK=1``: one repetition, no warm-up run, small W4 sizes — a smoke run.
+``BENCH_QUICK=1``: one repetition, no warm-up run, small W4 sizes, a 1,000-run W5
+and a 100-iteration W6 — a smoke run.
 ``BENCH_KFP=0``: skip the kfp comparison (no venv is created).
-``BENCH_ONLY=w1,w4``: run only these workloads (``w1 w2 w3 w4 w5``).
-``BENCH_CONTROLLER_TIMEOUT`` (default 180): seconds one W4 controller run may
-take; larger sizes are skipped after one runs over.
+``BENCH_ONLY=w1,w4``: run only these workloads (``w1 w2 w3 w4 w5 w6``).
+``BENCH_CONTROLLER_TIMEOUT`` (default 180): seconds one W4 or W6 controller run
+may take; larger sizes are skipped after one runs over.
 Command-line flags of ``python -m bench`` override these.
 """
 
@@ -16,10 +17,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5")
+WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6")
 RUNS_LISTED = 10_000
 """W5: recorded runs ``runner runs list`` lists (1,000 in quick mode)."""
 QUICK_RUNS_LISTED = 1_000
+LOOP_ITEMS = 1_000
+"""W6: iterations of the ``ParallelFor`` (parallelism 8; 100 in quick mode)."""
+QUICK_LOOP_ITEMS = 100
 FULL_SIZES = (1000, 2000, 5000, 10000)
 QUICK_DECIDE_SIZES = (1000, 2000)
 QUICK_CONTROLLER_SIZES = (200, 500)
@@ -36,6 +40,7 @@ class BenchConfig:
     decide_sizes: tuple[int, ...] = FULL_SIZES
     controller_sizes: tuple[int, ...] = FULL_SIZES
     runs_listed: int = RUNS_LISTED
+    loop_items: int = LOOP_ITEMS
     controller_timeout: float = 180.0
     run_timeout: float = 1800.0
     """Wall-clock limit of one worker process (a whole workload)."""
@@ -71,6 +76,7 @@ class BenchConfig:
             decide_sizes=QUICK_DECIDE_SIZES,
             controller_sizes=QUICK_CONTROLLER_SIZES,
             runs_listed=QUICK_RUNS_LISTED,
+            loop_items=QUICK_LOOP_ITEMS,
         )
 
 

@@ -140,6 +140,37 @@ def run_all(
         }
         job = Job("w5-runs-list", "w5-runs-list", "runner", _worker(payload), config.run_timeout)
         results.append(run_job(job, logs, env))
+    if config.wants("w6"):
+        results.extend(_run_w6(config, work, logs, env, progress))
+    return results
+
+
+def _run_w6(
+    config: BenchConfig, work: Path, logs: Path, env: dict[str, str], progress: Progress
+) -> list[Result]:
+    """W6: the ``ParallelFor`` through ``decide`` (one worker, ``reps`` runs) and through
+    the controller (one worker per repetition, merged like W4's)."""
+    items = config.loop_items
+    steps = items + 1
+    progress(f"w6 decide, ParallelFor of {items:,}")
+    payload: dict[str, Any] = {"kind": "w6-decide", "items": items, "reps": config.reps}
+    job = Job("w6-decide", "w6-decide", "runner", _worker(payload), config.run_timeout)
+    results = [run_job(job, logs, env)]
+    runs: list[Result] = []
+    for rep in range(config.reps):
+        progress(f"w6 controller, ParallelFor of {items:,} ({rep + 1}/{config.reps})")
+        payload = {
+            "kind": "w6-controller",
+            "items": items,
+            "home": str(work / f"home-w6-{rep}"),
+            "timeout": config.controller_timeout,
+        }
+        timeout = config.controller_timeout + 120
+        job = Job(f"w6-controller-{rep}", "w6-controller", "runner", _worker(payload), timeout)
+        runs.append(run_job(job, logs, env))
+        if not runs[-1].samples:
+            break
+    results.append(merge_runs(runs, steps))
     return results
 
 

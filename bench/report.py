@@ -94,7 +94,7 @@ def _by_size(results: list[Result], workload: str) -> list[Result]:
 
 
 def rate(result: Result) -> float | None:
-    """Transitions per second of a W4 result (transitions over the median seconds)."""
+    """Transitions per second of a W4 or W6 result (transitions over the median seconds)."""
     transitions = result.extra.get("transitions")
     med = result.median
     return transitions / med if transitions and med else None
@@ -130,6 +130,20 @@ def summary(results: list[Result]) -> dict[str, Any]:
     w5 = _find(results, "w5-runs-list", "runner")
     if w5 is not None and w5.median is not None:
         out["w5-runs-list"] = {"median_seconds": w5.median, **w5.extra}
+    for workload, cpu_key in (
+        ("w6-decide", "cpu_seconds"),
+        ("w6-controller", "controller_cpu_seconds"),
+    ):
+        r = _find(results, workload, "runner")
+        if r is not None and r.median is not None:
+            out[workload] = {
+                "items": r.extra.get("items"),
+                "parallelism": r.extra.get("parallelism"),
+                "transitions": r.extra.get("transitions"),
+                "median_seconds": r.median,
+                "transitions_per_second": rate(r),
+                "transitions_per_cpu_second": cpu_rate(r, cpu_key),
+            }
     return out
 
 
@@ -245,7 +259,7 @@ def _memory(result: Result | None) -> str:
 
 
 def cpu_rate(result: Result | None, key: str) -> float | None:
-    """Transitions per CPU-second, from the CPU figure ``key`` of a W4 result."""
+    """Transitions per CPU-second, from the CPU figure ``key`` of a W4 or W6 result."""
     if result is None or result.median is None:
         return None
     transitions, cpu = result.extra.get("transitions"), result.extra.get(key)
@@ -289,6 +303,54 @@ def throughput_table(results: list[Result], reps: int) -> Table:
             _memory(c),
             _mib(c.extra.get("nats_server_peak_mib")) if c else "—",
         )
+    return table
+
+
+def loop_table(results: list[Result], reps: int) -> Table:
+    """W6 in one row: the ``ParallelFor`` through ``decide`` and through the controller."""
+    d, c = _find(results, "w6-decide", "runner"), _find(results, "w6-controller", "runner")
+    shown = next((r for r in (d, c) if r is not None and "items" in r.extra), d or c)
+    assert shown is not None
+    items = int(shown.extra.get("items", int(shown.extra.get("steps", 1)) - 1))
+    parallelism = shown.extra.get("parallelism")
+    table = Table(
+        title=f"W6: a {items:,}-iteration ParallelFor, parallelism {parallelism or '?'}, "
+        f"then a Collected fan-in; median of {reps}",
+        title_justify="left",
+        caption="transitions: events applied to the run (3 x steps + 3, steps = items + 1). "
+        "Columns as in W4: decide alone, then the real controller with nats-server and the "
+        "no-op executor",
+        caption_justify="left",
+    )
+    for column in (
+        "transitions",
+        "decide wall",
+        "decide tr/s",
+        "tr/CPU-s",
+        "controller wall",
+        "controller tr/s",
+        "tr/CPU-s",
+        "nats CPU",
+        "ctl MiB",
+        "nats MiB",
+    ):
+        table.add_column(column, justify="right")
+    transitions = next(
+        (r.extra["transitions"] for r in (d, c) if r is not None and r.extra.get("transitions")),
+        None,
+    )
+    table.add_row(
+        "—" if transitions is None else f"{int(transitions):,}",
+        _cell(d, "—"),
+        _rate_cell(d, rate(d) if d else None),
+        _rate_cell(d, cpu_rate(d, "cpu_seconds")),
+        _cell(c, "—"),
+        _rate_cell(c, rate(c) if c else None),
+        _rate_cell(c, cpu_rate(c, "controller_cpu_seconds")),
+        _seconds(c.extra.get("nats_cpu_seconds")) if c and c.median else "—",
+        _memory(c),
+        _mib(c.extra.get("nats_server_peak_mib")) if c else "—",
+    )
     return table
 
 
@@ -341,6 +403,8 @@ def print_report(console: Console, record: dict[str, Any], path: Path | None = N
             console.print(growth)
     if line := runs_list_line(results):
         console.print(line)
+    if any(r.workload.startswith("w6") for r in results):
+        console.print(loop_table(results, reps))
     if path is not None:
         console.print(f"results: {path}")
 

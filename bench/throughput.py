@@ -27,6 +27,7 @@ from runner.config import Settings
 from runner.controller.controller import Controller
 from runner.core import RunState, StepStatus
 from runner.local import LocalStack
+from runner.spec.models import PipelineSpec
 
 
 def decide_throughput(steps: int, reps: int) -> Result:
@@ -51,13 +52,20 @@ def decide_throughput(steps: int, reps: int) -> Result:
     return result
 
 
-async def controller_throughput(steps: int, home: Path, timeout: float) -> Result:
-    """One run of ``steps`` steps through the real controller; the sample is its wall time.
+async def controller_throughput(
+    steps: int,
+    home: Path,
+    timeout: float,
+    spec: PipelineSpec | None = None,
+    workload: str = "w4-controller",
+) -> Result:
+    """One run of ``steps`` steps (the synthetic DAG, or ``spec``) through the real
+    controller; the sample is its wall time.
 
     On timeout the result has no sample and says how far the run got.
     """
-    result = Result(workload="w4-controller", system="runner", extra={"steps": steps})
-    spec = synthetic_spec(steps)
+    result = Result(workload=workload, system="runner", extra={"steps": steps})
+    spec = spec or synthetic_spec(steps)
     async with LocalStack(Settings(home=home), controller=False) as stack:
         executor = NoopExecutor(stack.bus.publish)
         controller = Controller(
@@ -67,7 +75,7 @@ async def controller_throughput(steps: int, home: Path, timeout: float) -> Resul
         try:
             await _until_ready(controller, task)
             spec_uri = await store_spec(stack.store, spec)
-            run_id = f"bench-dag-{steps}-{secrets.token_hex(3)}"
+            run_id = f"{spec.name}-{steps}-{secrets.token_hex(3)}"
             handle = RunHandle(bus=stack.bus, run_id=run_id, pipeline=spec.name)
             nats_pid = stack.embedded.pid if stack.embedded else None
             cpu, nats_cpu = own_cpu_seconds(), process_cpu_seconds(nats_pid)

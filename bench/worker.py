@@ -43,6 +43,14 @@ def run_job(job: dict[str, Any]) -> Result:
         from bench.runs_list import runs_list
 
         return asyncio.run(runs_list(job["runs"], Path(job["home"]), job["reps"]))
+    if kind == "w6-decide":
+        from bench.loops import loop_decide
+
+        return loop_decide(job["items"], job["reps"])
+    if kind == "w6-controller":
+        from bench.loops import loop_controller
+
+        return asyncio.run(loop_controller(job["items"], Path(job["home"]), job["timeout"]))
     raise ValueError(f"unknown job kind {kind!r}")
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bench.config import QUICK_CONTROLLER_SIZES, BenchConfig, parse_only
+from bench.config import QUICK_CONTROLLER_SIZES, QUICK_LOOP_ITEMS, BenchConfig, parse_only
 from bench.dag import chain_lengths, synthetic_spec
 from bench.decide_driver import EVENTS_PER_STEP, RUN_EVENTS, drive_decide
 from bench.harness import merge_runs
 from bench.kfp_env import KfpEnv, ensure_kfp
+from bench.loops import LOOP_PARALLELISM, check_loop_run, loop_spec
 from bench.measure import Result, tree_rss_mib
 from bench.noop_executor import NoopExecutor
 from bench.pipelines import CHAIN, FAN, write_sources
@@ -66,6 +67,22 @@ def test_the_decide_driver_completes_a_run_with_three_transitions_per_step() -> 
     assert run.state.steps["root"].parameters == {"output": 1}
     assert run.state.steps["c0-s9"].parameters == {"output": 11}
     assert run.state.steps["c2-s0"].parameters == {"output": 2}
+
+
+def test_the_w6_loop_drives_to_completion_one_iteration_step_each() -> None:
+    items = 20
+    spec = loop_spec(items)
+    plan = Plan.from_spec(spec)  # a valid loop: body under for-loop-1, fan-in after it
+    assert plan.loops["for-loop-1"].loop.parallelism == LOOP_PARALLELISM
+    run = drive_decide(spec)
+    check_loop_run(run.status, run.state.steps, items)
+    steps = items + 1  # inc[0] … inc[19], then gather
+    assert run.transitions == EVENTS_PER_STEP * steps + RUN_EVENTS
+    assert run.state.outbox == []
+    assert {s.status for s in run.state.steps.values()} == {StepStatus.SUCCEEDED}
+    assert run.state.steps["inc[0]"].parameters == {"output": 1}
+    assert run.state.steps["inc[19]"].parameters == {"output": 20}
+    assert run.state.loops["for-loop-1"].status is StepStatus.SUCCEEDED
 
 
 def test_generated_runner_pipelines_compile_to_the_expected_shapes(tmp_path: Path) -> None:
@@ -119,6 +136,8 @@ def test_config_from_environment() -> None:
     assert quick.controller_sizes == QUICK_CONTROLLER_SIZES
     assert quick.only == ("w4", "w1")
     assert BenchConfig.from_env({"BENCH_REPS": "5"}).reps == 5
+    assert quick.loop_items == QUICK_LOOP_ITEMS < BenchConfig().loop_items
+    assert parse_only("w6") == ("w6",)
     with pytest.raises(ValueError, match="unknown workload"):
         parse_only("w9")
 
@@ -136,6 +155,12 @@ def _results() -> list[Result]:
         Result("w4-decide", "runner", samples=[2.0],
                extra={"steps": 10000, "transitions": 30003, "cpu_seconds": 1.0}),
         Result("w4-controller", "runner", error="over 180 s", extra={"steps": 10000}),
+        Result("w6-decide", "runner", samples=[0.05],
+               extra={"items": 1000, "parallelism": 8, "steps": 1001, "transitions": 3006,
+                      "cpu_seconds": 0.04}),
+        Result("w6-controller", "runner", samples=[3.0],
+               extra={"items": 1000, "parallelism": 8, "steps": 1001, "transitions": 3006,
+                      "controller_cpu_seconds": 2.0}),
     ]  # fmt: skip
 
 
@@ -159,6 +184,11 @@ def test_summary_and_tables_render_without_timing_assumptions(tmp_path: Path) ->
     assert "30,030" in text  # 3003 transitions / 0.1 CPU-s
     assert "3.25 / 0.50" in text  # CPU per run, runner / kfp
     assert "decide 1.0x wall, CPU 1.0x (1,000 -> 10,000 steps)" in text
+    assert figures["w6-decide"]["transitions_per_second"] == pytest.approx(3006 / 0.05)
+    assert figures["w6-controller"]["transitions_per_cpu_second"] == pytest.approx(3006 / 2.0)
+    assert "W6: a 1,000-iteration ParallelFor, parallelism 8" in text
+    assert "60,120" in text  # 3006 transitions / 0.05 s through decide
+    assert "1,503" in text  # 3006 transitions / 2.0 controller CPU-s
 
 
 def test_result_round_trips_and_repetitions_merge() -> None:
