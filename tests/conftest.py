@@ -4,7 +4,8 @@ asyncio tasks — every background task must have an owner that stops it."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -28,3 +29,13 @@ async def _no_leaked_tasks() -> AsyncIterator[None]:
         await asyncio.gather(*leaked, return_exceptions=True)
         names = ", ".join(sorted(t.get_name() + ":" + repr(t.get_coro()) for t in leaked))
         pytest.fail(f"test leaked {len(leaked)} asyncio task(s): {names}")
+
+
+@pytest.fixture(autouse=True)
+def _restore_runner_logger() -> Iterator[None]:
+    """CLI commands invoked in-process configure the ``runner`` logger for a
+    terminal (own handler, no propagation); undo that so caplog keeps working."""
+    logger = logging.getLogger("runner")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
