@@ -16,6 +16,10 @@ Control flow, as in KFP: ``If``/``Elif``/``Else`` on run-time values,
 ``ParallelFor`` with ``Collected`` fan-in, ``OneOf``, ``ExitHandler`` with
 ``PipelineTaskFinalStatus`` (see ``docs/control-flow.md``).
 
+Running them from Python: ``async with runner.LocalStack() as stack: handle =
+await runner.submit(iris, {"lr": 0.05}, bus=stack.bus, store=stack.store)``
+then ``await handle.wait()`` (see ``docs/cli.md`` for the command line).
+
 Importing :mod:`runner` loads only the pure authoring layer (no NATS, S3,
 Kubernetes or OpenTelemetry clients). See ``docs/authoring.md``.
 """
@@ -46,6 +50,25 @@ from runner.dsl import (
 )
 from runner.subscribe import subscribe
 
+# Running pipelines needs the NATS/S3 clients: load those only when asked for.
+_LAZY = {
+    "submit": "runner.api",
+    "request_run": "runner.api",
+    "RunHandle": "runner.api",
+    "LocalStack": "runner.local",
+    "Settings": "runner.config",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'runner' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
 __all__ = [
     "Artifact",
     "Collected",
@@ -70,4 +93,9 @@ __all__ = [
     "container_component",
     "pipeline",
     "subscribe",
+    "submit",
+    "request_run",
+    "RunHandle",
+    "LocalStack",
+    "Settings",
 ]

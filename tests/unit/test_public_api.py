@@ -28,6 +28,11 @@ EXPECTED = [
     "container_component",
     "pipeline",
     "subscribe",
+    "submit",
+    "request_run",
+    "RunHandle",
+    "LocalStack",
+    "Settings",
 ]
 
 
