@@ -19,7 +19,9 @@ the run) drops the repeat.
 :meth:`TriggerEngine.handle_notification` parses one notification, fires
 every enabled trigger whose filter matches each object and dead-letters what
 it could not use: unreadable documents, unusable records, objects no enabled
-trigger wants (unknown bucket, key outside the filters).
+trigger wants (unknown bucket, key outside the filters). Events whose name no
+trigger on the subject listens to (a delete, when triggers react to
+creations) are only counted as ``ignored``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ _COUNTERS = (
     "deferred",
     "bad_notifications",
     "unmatched",
+    "ignored",
     "dead_letters",
 )
 
@@ -145,12 +148,17 @@ class TriggerEngine:
             self.stats["bad_notifications"] += 1
             await self._dead_letter(subject, body, headers, str(exc))
             return None
-        enabled = [t for t in triggers if t.enabled]
+        stored = list(triggers)
+        enabled = [t for t in stored if t.enabled]
         problems = list(parsed.problems)
         if problems:
             self.stats["bad_notifications"] += 1
         retry_after: float | None = None
         for obj in parsed.objects:
+            if not any(t.filter.wants_event(obj.event_name) for t in stored):
+                # e.g. a delete when triggers react to creations: not a mistake, no letter
+                self.stats["ignored"] += 1
+                continue
             matching = [t for t in enabled if t.filter.mismatch(obj) is None]
             if not matching:
                 self.stats["unmatched"] += 1

@@ -108,9 +108,13 @@ class NotificationFeed:
             for delivery in await consumer.fetch(FETCH_BATCH, FETCH_TIMEOUT):
                 await self._handle(delivery)
 
+    def _reads_here(self, trigger: Trigger) -> bool:
+        source = trigger.source
+        return isinstance(source, NatsSource) and FeedKey.of(source) == self.key
+
     async def _handle(self, delivery: Delivery) -> None:
         while True:
-            matching = [t for t in self.triggers() if FeedKey.of(_nats(t)) == self.key]
+            matching = [t for t in self.triggers() if self._reads_here(t)]
             retry_after = await self.engine.handle_notification(
                 delivery.subject, delivery.body, delivery.headers, matching
             )
@@ -121,10 +125,3 @@ class NotificationFeed:
                 await delivery.nak(retry_after)
                 return
             await self.sleep(retry_after)  # core NATS cannot redeliver: hold it
-
-
-def _nats(trigger: Trigger) -> NatsSource:
-    return trigger.source if isinstance(trigger.source, NatsSource) else _NOT_NATS
-
-
-_NOT_NATS = NatsSource(subject="_not.a.feed", jetstream=False)

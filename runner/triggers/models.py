@@ -147,9 +147,12 @@ class ObjectFilter(_Model):
             return f"key {obj.key!r} does not start with {self.prefix!r}"
         if not obj.key.endswith(self.suffix):
             return f"key {obj.key!r} does not end with {self.suffix!r}"
-        if not any(fnmatch.fnmatchcase(obj.event_name, p) for p in self.events):
+        if not self.wants_event(obj.event_name):
             return f"event {obj.event_name!r} matches none of {', '.join(self.events)}"
         return None
+
+    def wants_event(self, event_name: str) -> bool:
+        return any(fnmatch.fnmatchcase(event_name, p) for p in self.events)
 
 
 class Limits(_Model):

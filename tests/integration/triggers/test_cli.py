@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,16 @@ def count_bytes(uri: str, size: int) -> str:
 def ingest(uri: str, size: int = 0):
     count_bytes(uri=uri, size=size)
 """
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The commands configure the ``runner`` logger for a terminal; undo it for the
+    tests that run after this one in the same process."""
+    logger = logging.getLogger("runner")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:], logger.level, logger.propagate = saved
 
 
 @pytest.fixture

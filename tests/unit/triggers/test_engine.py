@@ -188,6 +188,17 @@ async def test_objects_no_enabled_trigger_wants_are_dead_lettered(
     assert engine.stats["unmatched"] == 1
 
 
+async def test_events_no_trigger_listens_to_are_ignored_not_dead_lettered() -> None:
+    bus, clock = await memory_bus(), FakeClock()
+    engine = await engine_on(bus, clock)
+    removed = fixture_body().replace(b"s3:ObjectCreated:Put", b"s3:ObjectRemoved:Delete")
+    # Even with the trigger disabled: what it would not react to is no dead letter.
+    await engine.handle_notification(SUBJECT, removed, {}, [make_trigger(enabled=False)])
+    assert bus.dead_letters == []
+    assert engine.stats["ignored"] == 1
+    assert run_requests(bus) == []
+
+
 async def test_one_notification_fires_every_matching_trigger() -> None:
     bus, clock = await memory_bus(), FakeClock()
     engine = await engine_on(bus, clock)
