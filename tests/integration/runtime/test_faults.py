@@ -158,3 +158,37 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
     except OSError:
         return False
+
+
+ECHO = """
+from runner import component, pipeline
+
+
+@component
+def echo(text: str) -> str:
+    return text
+
+
+@pipeline(name="echo")
+def echo_pipeline(text: str = ""):
+    echo(text=text)
+"""
+
+
+async def test_values_that_look_like_code_or_templates_are_only_data(
+    stack: LocalStack, tmp_path: Path, write_pipeline
+) -> None:
+    planted = tmp_path / "pwned"
+    text = (
+        f"{{{{ object.key }}}} ${{HOME}} $(touch {planted}) "
+        f"__import__('os').system('touch {planted}')"
+    )
+    loaded = write_pipeline(ECHO, "echo_pipeline")
+    handle = await submit(
+        loaded.pipeline, {"text": text}, bus=stack.bus, store=stack.store,
+        source_root=loaded.source_root,
+    )  # fmt: skip
+    state = await handle.wait(timeout=120)
+    assert state.status is RunStatus.SUCCEEDED
+    assert state.steps["echo"].parameters["output"] == text
+    assert not planted.exists()
