@@ -5,7 +5,8 @@ trigger added here is served by whatever serves that NATS: ``runner up``,
 the controller in a cluster, or ``runner triggers`` (triggers and sinks
 only, no controller). ``add`` compiles the pipeline file and puts its spec
 and code package in the store now: later edits to the file do not change
-what the trigger runs (add it again with ``--replace``).
+what the trigger runs (add it again with ``--replace``); ``NAME@VERSION``
+names a version uploaded with ``runner pipeline upload``.
 """
 
 from __future__ import annotations
@@ -68,7 +69,9 @@ def _opt(flag: str, help: str, metavar: str | None = None) -> Any:
 @trigger_app.command("add")
 def add_command(
     name: NameArgument,
-    pipeline: Annotated[str, _opt("--pipeline", "path/to/pipeline.py[:func]", "TARGET")],
+    pipeline: Annotated[
+        str, _opt("--pipeline", "path/to/pipeline.py[:func], or NAME@VERSION (uploaded).", "TARGET")
+    ],
     bucket: Annotated[str, _opt("--bucket", "Bucket to watch.", "BUCKET")],
     prefix: Annotated[str, _opt("--prefix", "Only keys starting with this.")] = "",
     suffix: Annotated[str, _opt("--suffix", "Only keys ending with this (e.g. .csv).")] = "",

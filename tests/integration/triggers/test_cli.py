@@ -101,6 +101,22 @@ def test_trigger_and_sink_commands(
     assert code == 2
     assert "interval_seconds 0.0 is invalid" in err
 
+    upload = ["pipeline", "upload", str(src / "cli_ingest.py"), "--version", "v1", *store]
+    uploaded = cli.invoke(app, upload)  # only the store: no --nats
+    assert uploaded.exit_code == 0, uploaded.stderr
+    code, out, err = run(
+        "trigger", "add", "versioned", "--pipeline", "ingest@v1", "--bucket", "training-data",
+        "-p", "uri={{ object.uri }}", *store,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "-> pipeline ingest (registry:ingest@v1)" in out
+    code, _, err = run(
+        "trigger", "add", "missing", "--pipeline", "ingest@v9", "--bucket", "training-data",
+        "-p", "uri=x", *store,
+    )  # fmt: skip
+    assert code == 2
+    assert "has no version 'v9'" in err
+
     code, out, _ = run("trigger", "test", "incoming", "--notification", str(FIXTURE), "--json")
     assert code == 0
     (shown,) = json.loads(out)["objects"]
@@ -110,9 +126,10 @@ def test_trigger_and_sink_commands(
 
     assert run("trigger", "disable", "incoming")[0] == 0
     code, out, _ = run("trigger", "ls", "--json")
-    (listed,) = json.loads(out)
-    assert listed["name"] == "incoming"
-    assert listed["enabled"] is False
+    listed = {t["name"]: t for t in json.loads(out)}
+    assert sorted(listed) == ["incoming", "versioned"]
+    assert listed["incoming"]["enabled"] is False
+    assert run("trigger", "rm", "versioned")[0] == 0
 
     code, out, err = run("sink", "add", "hook", "--url", "http://127.0.0.1:1/x", "--type", "run")
     assert code == 0, err
