@@ -24,7 +24,7 @@ from runner.bus.base import (
 )
 from runner.bus.connection import open_connection, redact_url
 from runner.bus.consumer import NatsConsumer, StreamTarget, consumer_config, open_consumer
-from runner.bus.feeds import CoreConsumer, ListedKV, open_kv_bucket, raw_stream_config
+from runner.bus.feeds import CoreConsumer, open_kv_bucket, raw_stream_config
 from runner.bus.kv import NatsKV
 from runner.bus.nats_errors import translate_errors
 from runner.bus.streams import (
@@ -74,7 +74,7 @@ class NatsBus:
         self._url = url
         self._target = StreamTarget(settings.stream, url)
         self._kv: NatsKV | None = None
-        self._buckets: dict[str, ListedKV] = {}
+        self._buckets: dict[str, NatsKV] = {}
         self.stats: dict[str, int] = dict.fromkeys(
             ("published", "duplicates", "dead_letters", "decode_failures"), 0
         )
@@ -220,7 +220,7 @@ class NatsBus:
 
     # -- what triggers use beyond the events stream (see runner.bus.feeds) --
 
-    async def kv_bucket(self, name: str, *, description: str = "") -> ListedKV:
+    async def kv_bucket(self, name: str, *, description: str = "") -> NatsKV:
         if name not in self._buckets:
             self._buckets[name] = await open_kv_bucket(self._js, name, description, self._url)
         return self._buckets[name]

@@ -9,11 +9,10 @@ subject, either into a JetStream stream (replayable, acked) or on core NATS
 none), and :func:`open_kv_bucket` opens or creates a bucket for trigger and
 sink definitions, cursors and dedup records.
 
-Those buckets list their keys from the server (:class:`ListedKV`): nats-py's
-``KeyValue.keys()`` can return an empty or partial list when its watcher's
-"no more values" marker overtakes values still queued in the client (seen
-about 2 times in 300 on a one-key bucket), and a trigger that is not listed
-is a trigger that is not served.
+Those buckets list their keys with :meth:`NatsKV.keys`, which reads until it
+saw every subject the server holds: nats-py's ``KeyValue.keys()`` can return a
+partial list (about 2 times in 300 on a one-key bucket), and a trigger that is
+not listed is a trigger that is not served.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.kv import KeyValue
 
 from runner.bus.base import Delivery
 from runner.bus.kv import NatsKV
@@ -33,7 +31,7 @@ from runner.config import NatsSettings
 from runner.errors import BusUnavailableError
 from runner.events.kinds import validate_name
 
-__all__ = ["CoreConsumer", "ListedKV", "open_kv_bucket", "raw_stream_config"]
+__all__ = ["CoreConsumer", "open_kv_bucket", "raw_stream_config"]
 
 
 def raw_stream_config(
@@ -53,25 +51,7 @@ def raw_stream_config(
     )
 
 
-class ListedKV(NatsKV):
-    """A bucket whose :meth:`keys` asks the stream which subjects it holds."""
-
-    def __init__(self, kv: KeyValue, bucket: str, url: str, js: JetStreamContext) -> None:
-        super().__init__(kv, bucket, url)
-        self._js = js
-        self._name = bucket
-
-    async def keys(self, prefix: str = "") -> list[str]:
-        root = f"$KV.{self._name}."
-        with translate_errors(f"list KV {self._name}", self._url):
-            info = await self._js.stream_info(f"KV_{self._name}", subjects_filter=f"{root}>")
-        subjects = info.state.subjects or {}
-        candidates = sorted(s[len(root) :] for s in subjects if s[len(root) :].startswith(prefix))
-        # A deleted key keeps its tombstone as the subject's last message.
-        return [key for key in candidates if await self.get(key) is not None]
-
-
-async def open_kv_bucket(js: JetStreamContext, name: str, description: str, url: str) -> ListedKV:
+async def open_kv_bucket(js: JetStreamContext, name: str, description: str, url: str) -> NatsKV:
     """The bucket ``name``; created with history 1 and file storage when missing."""
     validate_name(name, "KV bucket")
     with translate_errors(f"open KV bucket {name}", url):
@@ -81,7 +61,7 @@ async def open_kv_bucket(js: JetStreamContext, name: str, description: str, url:
             kv = await js.create_key_value(
                 bucket=name, description=description, history=1, storage=StorageType.FILE
             )
-    return ListedKV(kv, name, url, js)
+    return NatsKV(kv, name, url)
 
 
 class _NoAck:

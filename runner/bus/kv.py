@@ -71,27 +71,47 @@ class NatsKV:
             await self._kv.delete(key)
 
     async def keys(self, prefix: str = "") -> list[str]:
-        with translate_errors(f"list KV {self._bucket}", self._url):
-            try:
-                keys = await self._kv.keys()
-            except nats.js.errors.NoKeysError:
-                return []
-        return sorted(k for k in keys if k.startswith(prefix))
+        """Live keys starting with ``prefix``, sorted.
+
+        Not nats-py's ``KeyValue.keys()``: its watcher can report "initial
+        values done" before every key was delivered, so it sometimes returns
+        a partial list. :meth:`_scan` reads until it saw every subject the
+        server says the bucket holds."""
+        pattern = prefix + ">" if prefix.endswith(".") else ">"
+        entries = await self._scan(pattern, meta_only=True)
+        return sorted(k for k, _ in entries if k.startswith(prefix))
 
     async def values(self, pattern: str = ">") -> list[tuple[str, bytes]]:
         """Latest value of every key matching ``pattern``: one ordered consumer
         delivering the last message per subject, filtered by the server."""
+        return await self._scan(pattern, meta_only=False)
+
+    async def _count(self, pattern: str) -> int:
+        """How many keys (deleted ones included) the server holds for ``pattern``."""
+        js = self._kv._js  # the bucket's own JetStream context
+        stream = self._kv._stream
+        info = await js.stream_info(stream, subjects_filter=f"$KV.{self._bucket}.{pattern}")
+        return len(info.state.subjects or {})
+
+    async def _scan(self, pattern: str, *, meta_only: bool) -> list[tuple[str, bytes]]:
         found: list[tuple[str, bytes]] = []
         with translate_errors(f"list KV {self._bucket}", self._url):
-            watcher = await self._kv.watch(pattern, ignore_deletes=True)
+            expected = await self._count(pattern)
+            if expected == 0:
+                return found
+            watcher = await self._kv.watch(pattern, meta_only=meta_only)
             try:
-                while True:
+                seen = 0
+                while seen < expected:
                     try:
                         entry = await watcher.updates(timeout=_SCAN_IDLE_SECONDS)  # type: ignore[no-untyped-call]
                     except nats.errors.TimeoutError:
-                        break  # nothing more within the idle window: treat as the end
-                    if entry is None:  # the "initial values done" marker
-                        break
+                        break  # a key deleted and purged meanwhile: take what came
+                    if entry is None:  # "initial values done" — possibly early: go on
+                        continue
+                    seen += 1
+                    if entry.operation in ("DEL", "PURGE"):
+                        continue
                     found.append((entry.key, entry.value or b""))
             finally:
                 await watcher.stop()  # type: ignore[no-untyped-call]
