@@ -57,6 +57,10 @@ class S3BucketLister:
             endpoint = self.settings.endpoint_url
             config = Config(
                 s3={"addressing_style": "path" if endpoint else "auto"},
+                # A poll must not hang for minutes on a stalled connection.
+                connect_timeout=10,
+                read_timeout=30,
+                retries={"max_attempts": 3, "mode": "standard"},
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             )
