@@ -36,6 +36,7 @@ class EventKind(StrEnum):
     STEP_CACHED = "step.cached"
     STEP_RETRYING = "step.retrying"
     STEP_SKIPPED = "step.skipped"
+    STEP_PENDING = "step.pending"
 
     @property
     def type(self) -> str:

@@ -151,6 +151,22 @@ class StepSkipped(_Data):
     message: str | None = None
 
 
+class StepPending(_Data):
+    """An attempt cannot start yet (no node fits, image not pulled...).
+
+    Informational: the attempt fails with ``step.failed`` if it stays pending
+    past the executor's grace period. One event per reason, so the id is
+    ``<run>/<step>/<attempt>/step.pending/<reason>``."""
+
+    attempt: int
+    reason: str
+    """``Unschedulable``, ``ErrImagePull``, ``ImagePullBackOff``,
+    ``CreateContainerConfigError``..."""
+    message: str
+    """The scheduler's or kubelet's own words, e.g. ``0/3 nodes are available: ...``."""
+    since: datetime | None = None
+
+
 DATA_MODELS: dict[EventKind, type[_Data]] = {
     EventKind.RUN_REQUESTED: RunRequested,
     EventKind.RUN_STARTED: RunStarted,
@@ -165,4 +181,5 @@ DATA_MODELS: dict[EventKind, type[_Data]] = {
     EventKind.STEP_CACHED: StepCached,
     EventKind.STEP_RETRYING: StepRetrying,
     EventKind.STEP_SKIPPED: StepSkipped,
+    EventKind.STEP_PENDING: StepPending,
 }

@@ -11,8 +11,9 @@ started, and report what the step could not (:mod:`.kubernetes_status`):
   (``OOMKilled``, ``Timeout``, ``Evicted``, ``NodeLost``, ``ExitCode``...), and
   its pod log is copied to the store like the local executor's;
 * a pod stuck pending (``Unschedulable``, image pull, missing Secret) is
-  logged with the scheduler's message, kept as :meth:`pending_detail`, and
-  failed — its Job deleted — after the configured grace period;
+  published as ``step.pending`` with the scheduler's message (once per
+  reason), kept as :meth:`pending_detail`, and failed — its Job deleted —
+  after the configured grace period;
 * ``stop`` deletes the Job (and so its pod) and reports ``Cancelled``.
 
 Reports carry the deterministic event id ``<run>/<step>/<attempt>/step.failed``,
@@ -32,7 +33,7 @@ from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
 from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
-from runner.events.models import ErrorInfo, StepFailed
+from runner.events.models import ErrorInfo, StepFailed, StepPending
 from runner.executors.base import Publish
 from runner.executors.kubernetes_client import JobsApi, api_client
 from runner.executors.kubernetes_manifest import (
@@ -245,6 +246,7 @@ class KubernetesExecutor:
                 current.ref.step, current.ref.run_id, current.ref.attempt,
                 what.reason, what.message,
             )  # fmt: skip
+            await self._report_pending(current, what)
         elif what is not None and what.reason == "ImagePullBackOff" and current.pending:
             # "Back-off pulling image" says less than the pull error before it: keep that.
             what = Pending(what.reason, current.pending.message, what.since)
@@ -301,6 +303,29 @@ class KubernetesExecutor:
         except ExecutorError as exc:  # the report matters more; the TTL cleans up later
             log.warning("could not delete Job %s: %s", current.job, exc)
         await self._report(current, error)
+
+    async def _report_pending(self, current: _Attempt, what: Pending) -> None:
+        """``step.pending`` once per reason: subscribers see why nothing runs yet."""
+        ref = current.ref
+        event = make_event(
+            EventKind.STEP_PENDING,
+            run_id=ref.run_id,
+            pipeline=ref.pipeline,
+            step=ref.step,
+            attempt=ref.attempt,
+            id=f"{ref.run_id}/{ref.step}/{ref.attempt}/step.pending/{what.reason}",
+            component="executor/kubernetes",
+            time=self.clock(),
+            data=StepPending(
+                attempt=ref.attempt, reason=what.reason, message=what.message, since=what.since
+            ),
+            traceparent=ref.traceparent,
+            tracestate=ref.tracestate,
+        )
+        try:
+            await self.publish(event)
+        except Exception:  # informational: the failure report is what must not be lost
+            log.warning("could not publish step.pending for Job %s", current.job, exc_info=True)
 
     async def _report(self, current: _Attempt, error: ErrorInfo) -> None:
         ref = current.ref

@@ -14,7 +14,7 @@ import pytest
 from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
 from runner.events.kinds import EventKind
-from runner.events.models import StepFailed
+from runner.events.models import StepFailed, StepPending
 from runner.executors.kubernetes import KubernetesExecutor
 from runner.executors.kubernetes_manifest import job_name
 from tests.integration.k8s.conftest import Published
@@ -61,6 +61,8 @@ async def executors(
 def failures(published: Published) -> list[StepFailed]:
     found = []
     for event in published.events:
+        if event.kind is EventKind.STEP_PENDING:
+            continue
         assert event.kind is EventKind.STEP_FAILED
         assert event.source == "/runner/executor/kubernetes"
         assert isinstance(event.data, StepFailed)
@@ -113,7 +115,15 @@ async def test_unschedulable_is_pending_then_fails_with_the_schedulers_message(
     assert detail is not None
     assert detail.reason == "Unschedulable"
     assert "Insufficient nvidia.com/gpu" in detail.message
-    await until(lambda: published.events, "the failure report")
+    await until(lambda: failures(published), "the failure report")
+    [pending] = [e for e in published.events if e.kind is EventKind.STEP_PENDING]
+    assert isinstance(pending.data, StepPending)
+    assert pending.data.reason == "Unschedulable"
+    assert "Insufficient nvidia.com/gpu" in pending.data.message
+    assert pending.id == f"{request.run_id}/{request.step}/1/step.pending/Unschedulable"
+    assert published.events.index(pending) < [e.kind for e in published.events].index(
+        EventKind.STEP_FAILED
+    )
     [failed] = failures(published)
     assert failed.error.reason == "Unschedulable"
     assert "Insufficient nvidia.com/gpu" in failed.error.message
@@ -137,7 +147,7 @@ async def test_a_container_that_cannot_start_fails_after_the_grace_period(
         cluster.missing_images = frozenset({image})
     executor, published = await executors(credentials_secret=secret)
     await executor.launch(make_request(image=image))
-    await until(lambda: published.events, "the failure report")
+    await until(lambda: failures(published), "the failure report")
     [failed] = failures(published)
     assert failed.error.reason in reason
     assert words in failed.error.message
@@ -169,7 +179,7 @@ async def test_a_job_deleted_by_someone_else_is_reported_lost(
         lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1), "pending"
     )
     cluster.api.delete("jobs", NAMESPACE, name)
-    await until(lambda: published.events, "the failure report")
+    await until(lambda: failures(published), "the failure report")
     [failed] = failures(published)
     assert failed.error.reason == "Lost"
 
@@ -196,5 +206,5 @@ async def test_the_watch_survives_errors_dropped_connections_and_410(
         lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1), "pending"
     )
     cluster.api.delete("jobs", NAMESPACE, name)
-    await until(lambda: published.events, "the failure report")
+    await until(lambda: failures(published), "the failure report")
     assert failures(published)[0].error.reason == "Lost"

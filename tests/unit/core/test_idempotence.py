@@ -14,6 +14,7 @@ from runner.events import (
     RunRequested,
     RunStarted,
     StepLaunched,
+    StepPending,
     StepSucceeded,
     make_event,
 )
@@ -62,6 +63,15 @@ class StrictDriver(Driver):
 def _success_with_retry_and_cache(d: Driver) -> None:
     d.request()
     d.launched("s0")
+    # Informational: the executor says why the attempt has not started yet.
+    pending = d.send(
+        EventKind.STEP_PENDING,
+        StepPending(attempt=1, reason="Unschedulable", message="0/3 nodes are available"),
+        "s0",
+        1,
+    )
+    assert pending.actions == []
+    assert pending.rejected is None
     d.started("s0")
     d.failed("s0", 1)
     d.run_step("s0", 2)

@@ -19,6 +19,7 @@ from runner.events import (
     StepCached,
     StepFailed,
     StepLaunched,
+    StepPending,
     StepRetrying,
     StepSkipped,
     StepStarted,
@@ -59,6 +60,11 @@ DATA: dict[EventKind, _Data] = {
         attempt=1, next_attempt=2, delay_seconds=10.0, retry_at=NOW, error=ERR
     ),
     EventKind.STEP_SKIPPED: StepSkipped(reason="upstream_failed", upstream="prepare"),
+    EventKind.STEP_PENDING: StepPending(
+        attempt=1,
+        reason="Unschedulable",
+        message="0/3 nodes are available: 3 Insufficient nvidia.com/gpu.",
+    ),
 }
 
 
