@@ -28,6 +28,7 @@ from runner.events.models import (
     StepCached,
     StepFailed,
     StepLaunched,
+    StepPending,
     StepRetrying,
     StepSkipped,
     StepStarted,
@@ -144,6 +145,10 @@ class RunProgress:
             row.state = "waiting"
             row.detail = f"retry as attempt {data.next_attempt} in {data.delay_seconds:g}s"
             return f"attempt {data.attempt} failed; {row.detail}"
+        if isinstance(data, StepPending):
+            row.state = "pending"
+            row.detail = _one_line(data.reason, data.message)
+            return f"attempt {data.attempt}: {row.detail}"
         if isinstance(data, StepSkipped):
             row.state, row.finished = "skipped", event.time
             row.detail = data.reason.replace("_", " ")

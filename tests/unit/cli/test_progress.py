@@ -26,7 +26,7 @@ from runner.events import (
     make_event,
 )
 from runner.events.envelope import Event
-from runner.events.models import _Data
+from runner.events.models import StepPending, _Data
 from runner.records import RunRecord
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -199,3 +199,15 @@ def test_summary_of_a_cancelled_run_and_status_view() -> None:
         "B),",
         "output=2",
     ]
+
+
+def test_a_pending_attempt_says_why() -> None:
+    progress = RunProgress("r1", ["train"])
+    pending = StepPending(
+        attempt=1, reason="Unschedulable", message="0/3 nodes are available: 3 Insufficient gpu"
+    )
+    lines = lines_for(progress, [event(EventKind.STEP_PENDING, pending, "train")])
+    [line] = lines
+    assert line.split()[:2] == ["train", "pending"]
+    assert line.endswith("attempt 1: Unschedulable: 0/3 nodes are available: 3 Insufficient gpu")
+    assert progress.rows["train"].state == "pending"
