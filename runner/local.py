@@ -57,6 +57,11 @@ class LocalStack:
         return self._store
 
     @property
+    def controller_task(self) -> asyncio.Task[None] | None:
+        """The in-process controller's task (None when this stack runs none)."""
+        return self._controller_task
+
+    @property
     def controller_running(self) -> bool:
         """Whether the in-process controller is consuming (read by the health probes)."""
         task = self._controller_task

@@ -16,11 +16,17 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from runner.config import Settings
+from runner.errors import RunnerError
 from runner.lifecycle.scheduler import Scheduler
 from runner.local import LocalStack
 from runner.triggers import TriggerService
+
+
+class ServiceError(RunnerError):
+    """The long-lived service cannot go on (its controller died)."""
 
 
 async def serve(
@@ -54,10 +60,31 @@ async def serve(
                 await edges.enter_async_context(Scheduler(stack.bus))
             if on_ready is not None:
                 on_ready(stack)
-            await stop.wait()
+            await _until_stopped(stop, stack.controller_task)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+async def _until_stopped(stop: asyncio.Event, controller: asyncio.Task[None] | None) -> None:
+    """Wait for a stop request — or for the controller to die, which is an error:
+    a service that says "ready" while nothing drives runs would hang every run."""
+    stopping = asyncio.create_task(stop.wait(), name="serve-stop")
+    watched: set[asyncio.Task[Any]] = {stopping}
+    if controller is not None:
+        watched.add(controller)
+    try:
+        await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        await asyncio.gather(stopping, return_exceptions=True)
+    if controller is not None and controller.done() and not stop.is_set():
+        error = None if controller.cancelled() else controller.exception()
+        cause = f"{type(error).__name__}: {error}" if error else "it returned"
+        raise ServiceError(
+            f"the controller stopped unexpectedly ({cause}); see the log above, "
+            "then start the service again"
+        )
 
 
 def main() -> None:
