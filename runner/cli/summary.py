@@ -30,7 +30,14 @@ def summary_lines(record: RunRecord, outputs_uri: str | None = None) -> list[str
     lines = [_headline(record)]
     lines += _problems(record)
     if outputs_uri and record.status is RunStatus.SUCCEEDED:
-        lines.append(f"outputs: {outputs_uri}")
+        if any(step.cached for step in record.steps.values()):
+            # A cache hit writes nothing under this run: its outputs are the producer's.
+            lines.append(
+                f"outputs: {outputs_uri} (cached steps' outputs stay under the runs that "
+                f"produced them: runner status {record.run_id} --json lists every URI)"
+            )
+        else:
+            lines.append(f"outputs: {outputs_uri}")
     lines += _metrics(record)
     return lines
 

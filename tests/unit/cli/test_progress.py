@@ -211,3 +211,20 @@ def test_a_pending_attempt_says_why() -> None:
     assert line.split()[:2] == ["train", "pending"]
     assert line.endswith("attempt 1: Unschedulable: 0/3 nodes are available: 3 Insufficient gpu")
     assert progress.rows["train"].state == "pending"
+
+
+def test_summary_of_a_cached_run_says_where_cached_outputs_live() -> None:
+    state = RunState(
+        run_id="r2",
+        pipeline="p",
+        pipeline_digest="d",
+        spec_uri="file:///store/pipelines/p/d.json",
+        status=RunStatus.SUCCEEDED,
+        created_at=T0,
+        steps={"train": StepState(status=StepStatus.CACHED, cached=True)},
+    )
+    record = RunRecord.from_state(state)
+    lines = summary_lines(record, outputs_uri="file:///store/runs/r2")
+    [outputs] = [line for line in lines if line.startswith("outputs:")]
+    assert "runs that produced them" in outputs
+    assert "runner status r2 --json" in outputs
