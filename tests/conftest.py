@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.nats"]
+pytest_plugins = ["tests.fixtures.s3", "tests.fixtures.nats", "tests.fixtures.controllers"]
 
 
 @pytest.fixture(autouse=True)

@@ -7,90 +7,21 @@ test owns, so killing the controller loses nothing but the controller.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from runner.api import submit
-from runner.bus import EmbeddedNats, connect
 from runner.bus.client import NatsBus
-from runner.config import NatsSettings
 from runner.core import RunStatus
 from runner.store.factory import open_store
+from tests.fixtures.controllers import start_controller
 from tests.integration.runtime.conftest import count_calls
 from tests.integration.runtime.pipelines import CHAIN
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
-    server = EmbeddedNats(tmp_path / "nats")
-    url = await server.start()
-    try:
-        yield url
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-def controllers(tmp_path: Path, nats_url: str) -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def start_controller(
-    tmp_path: Path, nats_url: str, started: list[subprocess.Popen[str]]
-) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "NATS_URL": nats_url,
-        "RUNNER_HOME": str(tmp_path / "home"),
-        "RUNNER_STORE": (tmp_path / "store").as_uri(),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner.service"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    started.append(proc)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "ready" in line:
-            return proc
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError(f"controller did not become ready (exit {proc.poll()})")
-
-
-@pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[NatsBus]:
-    client = await connect(NatsSettings(), url=nats_url)
-    await client.ensure_streams()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
@@ -101,15 +32,20 @@ async def wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-u
 
 
 async def test_controller_killed_mid_run_and_restarted(
-    tmp_path: Path, nats_url: str, bus: NatsBus, controllers, write_pipeline, calls: Path
+    tmp_path: Path,
+    private_nats_url: str,
+    private_bus: NatsBus,
+    controller_processes,
+    write_pipeline,
+    calls: Path,
 ) -> None:
-    first = start_controller(tmp_path, nats_url, controllers)
+    first = start_controller(tmp_path, private_nats_url, controller_processes)
     store = open_store((tmp_path / "store").as_uri())
     loaded = write_pipeline(CHAIN, "chain")
     handle = await submit(
         loaded.pipeline,
         {"log_dir": str(calls), "seconds": 2.0},
-        bus=bus,
+        bus=private_bus,
         store=store,
         source_root=loaded.source_root,
     )
@@ -117,7 +53,7 @@ async def test_controller_killed_mid_run_and_restarted(
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     # The step keeps running on its own and reports while no controller is up.
-    start_controller(tmp_path, nats_url, controllers)
+    start_controller(tmp_path, private_nats_url, controller_processes)
     state = await handle.wait(timeout=120)
     await store.close()
     assert state.status is RunStatus.SUCCEEDED, state.error
@@ -126,10 +62,15 @@ async def test_controller_killed_mid_run_and_restarted(
 
 
 async def test_two_controllers_launch_each_attempt_once(
-    tmp_path: Path, nats_url: str, bus: NatsBus, controllers, write_pipeline, calls: Path
+    tmp_path: Path,
+    private_nats_url: str,
+    private_bus: NatsBus,
+    controller_processes,
+    write_pipeline,
+    calls: Path,
 ) -> None:
-    start_controller(tmp_path, nats_url, controllers)
-    start_controller(tmp_path, nats_url, controllers)
+    start_controller(tmp_path, private_nats_url, controller_processes)
+    start_controller(tmp_path, private_nats_url, controller_processes)
     store = open_store((tmp_path / "store").as_uri())
     loaded = write_pipeline(CHAIN, "fan")
     handles = []
@@ -139,7 +80,7 @@ async def test_two_controllers_launch_each_attempt_once(
             await submit(
                 loaded.pipeline,
                 {"log_dir": str(calls / str(i))},
-                bus=bus,
+                bus=private_bus,
                 store=store,
                 source_root=loaded.source_root,
             )

@@ -9,91 +9,24 @@ the dead one launched — and the run's span.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from runner.api import submit
-from runner.bus import EmbeddedNats, connect
 from runner.bus.client import NatsBus
-from runner.config import NatsSettings
 from runner.core import RunStatus
 from runner.dsl.loader import LoadedPipeline
 from runner.store.factory import open_store
+from tests.fixtures.controllers import start_controller
 from tests.integration.telemetry.conftest import SLOW_CHAIN
 from tests.integration.telemetry.receiver import OtlpReceiver, Received, assert_one_tree
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest.fixture
-async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
-    server = EmbeddedNats(tmp_path / "nats")
-    url = await server.start()
-    try:
-        yield url
-    finally:
-        await server.stop()
-
-
-@pytest.fixture
-async def bus(nats_url: str) -> AsyncIterator[NatsBus]:
-    client = await connect(NatsSettings(), url=nats_url)
-    await client.ensure_streams()
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
-@pytest.fixture
-def controllers() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
-
-def start_controller(
-    tmp_path: Path, nats_url: str, started: list[subprocess.Popen[str]]
-) -> subprocess.Popen[str]:
-    env = {
-        **os.environ,
-        "NATS_URL": nats_url,
-        "RUNNER_HOME": str(tmp_path / "home"),
-        "RUNNER_STORE": (tmp_path / "store").as_uri(),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runner.service"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    started.append(proc)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if "ready" in line:
-            return proc
-        if not line and proc.poll() is not None:
-            break
-    raise AssertionError(f"controller did not become ready (exit {proc.poll()})")
 
 
 async def wait_for_file(path: Path, timeout: float = 60) -> None:
@@ -120,26 +53,26 @@ def complete(run_id: str) -> Callable[[list[Received]], bool]:
 
 async def test_a_run_stays_one_trace_across_a_controller_kill_and_restart(
     tmp_path: Path,
-    receiver: OtlpReceiver,  # before the controllers: it outlives their final flush
+    receiver: OtlpReceiver,  # before the controller_processes: it outlives their final flush
     otel_env: dict[str, str],
-    nats_url: str,
-    bus: NatsBus,
-    controllers: list[subprocess.Popen[str]],
+    private_nats_url: str,
+    private_bus: NatsBus,
+    controller_processes: list[subprocess.Popen[str]],
     write_pipeline: Callable[[str, str], LoadedPipeline],
 ) -> None:
-    first = start_controller(tmp_path, nats_url, controllers)
+    first = start_controller(tmp_path, private_nats_url, controller_processes)
     store = open_store((tmp_path / "store").as_uri())
     loaded = write_pipeline(SLOW_CHAIN, "slowchain")
     calls = tmp_path / "calls"
     calls.mkdir()
     handle = await submit(
-        loaded.pipeline, {"log_dir": str(calls), "seconds": 2.0}, bus=bus, store=store,
+        loaded.pipeline, {"log_dir": str(calls), "seconds": 2.0}, bus=private_bus, store=store,
         source_root=loaded.source_root,
     )  # fmt: skip
     await wait_for_file(calls / "a")  # step a runs: the first controller launched it
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
-    second = start_controller(tmp_path, nats_url, controllers)
+    second = start_controller(tmp_path, private_nats_url, controller_processes)
     state = await handle.wait(timeout=120)
     await store.close()
     assert state.status is RunStatus.SUCCEEDED, state.error
@@ -151,7 +84,7 @@ async def test_a_run_stays_one_trace_across_a_controller_kill_and_restart(
     root = assert_one_tree(spans)
     assert root.name == "run slowchain"
     controller_pids = {s.resource["process.pid"] for s in spans if s.service == "runner-controller"}
-    assert controller_pids == {first.pid, second.pid}  # both controllers traced into it
+    assert controller_pids == {first.pid, second.pid}  # both controller_processes traced into it
 
     steps = [s for s in spans if s.name.startswith("step ")]
     assert sorted(s.name for s in steps) == ["step work", "step work-2", "step work-3"]
