@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 import pytest
@@ -15,7 +17,7 @@ from tests.fixtures.s3 import S3Server
 from tests.integration.triggers.conftest import run_requests, until
 from tests.unit.triggers.helpers import make_trigger
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
 
 async def test_poller_picks_up_a_new_object_once(
@@ -26,15 +28,18 @@ async def test_poller_picks_up_a_new_object_once(
     s3_bucket: str,
     s3_settings: StoreSettings,
 ) -> None:
-    s3_client.put_object(Bucket=s3_bucket, Key="incoming/old.csv", Body=b"already here")
-    source = PollSource(interval_seconds=0.05, endpoint_url=s3_server.endpoint_url)
+    # Sync boto3 calls run in a thread: the moto server lives in this process,
+    # and the event loop must keep serving the poller meanwhile.
+    put = functools.partial(asyncio.to_thread, s3_client.put_object, Bucket=s3_bucket)
+    await put(Key="incoming/old.csv", Body=b"already here")
+    source = PollSource(interval_seconds=0.2, endpoint_url=s3_server.endpoint_url)
     trigger = make_trigger("polled", bucket=s3_bucket, source=source)
     await (await trigger_definitions(bus)).add(trigger.name, trigger)
     async with TriggerService(bus, store_settings=s3_settings, reload_seconds=3600) as service:
         poller = service.pollers["polled"]
         await until(lambda: poller.stats["polls"] >= 1, what="the first poll")
-        s3_client.put_object(Bucket=s3_bucket, Key="incoming/day=1/new part.csv", Body=b"x")
-        s3_client.put_object(Bucket=s3_bucket, Key="other/ignored.csv", Body=b"x")
+        await put(Key="incoming/day=1/new part.csv", Body=b"x")
+        await put(Key="other/ignored.csv", Body=b"x")
         await until(lambda: poller.stats["fired"] == 1, what="the new object")
         polls = poller.stats["polls"]
         await until(lambda: poller.stats["polls"] >= polls + 3, what="three more polls")
@@ -46,7 +51,7 @@ async def test_poller_picks_up_a_new_object_once(
 async def test_a_missing_bucket_is_an_error_the_poller_survives(
     bus: NatsBus, s3_server: S3Server, s3_settings: StoreSettings
 ) -> None:
-    source = PollSource(interval_seconds=0.05, endpoint_url=s3_server.endpoint_url)
+    source = PollSource(interval_seconds=0.2, endpoint_url=s3_server.endpoint_url)
     trigger = make_trigger("polled", bucket="no-such-bucket-here", source=source)
     await (await trigger_definitions(bus)).add(trigger.name, trigger)
     async with TriggerService(bus, store_settings=s3_settings, reload_seconds=3600) as service:
