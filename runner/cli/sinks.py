@@ -10,11 +10,12 @@ served by ``runner up``, the in-cluster controller or ``runner triggers``.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from runner.cli.aio import run_async
+from runner.cli.definitions import add_state_commands
 from runner.cli.errors import user_errors
 from runner.cli.events import type_filter
 from runner.cli.options import ConfigOption, HomeOption, JsonOption, NatsOption, build_settings
@@ -110,50 +111,14 @@ async def _list(settings: Settings) -> list[Sink]:
         return [s for s, _ in await (await sink_definitions(stack.bus)).list()]
 
 
-@sink_app.command("rm")
-def rm_command(
-    name: NameArgument,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Remove a sink (its durable consumer stays, so a sink added again resumes)."""
-    with user_errors():
-        settings = build_settings(home=home, nats=nats, config=config)
-        run_async(_remove(settings, name))
-    typer.echo(f"removed sink {name}")
-
-
-async def _remove(settings: Settings, name: str) -> None:
-    async with open_stack(settings, controller=False) as stack:
-        await (await sink_definitions(stack.bus)).remove(name)
-
-
-def _toggle(enabled: bool) -> Any:
-    def command(
-        name: NameArgument,
-        home: HomeOption = None,
-        nats: NatsOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        with user_errors():
-            settings = build_settings(home=home, nats=nats, config=config)
-            run_async(_set_enabled(settings, name, enabled))
-        typer.echo(f"{'enabled' if enabled else 'disabled'} sink {name}")
-
-    command.__doc__ = (
-        "Enable a sink (it resumes where it stopped)." if enabled else "Disable a sink."
-    )
-    return command
-
-
-async def _set_enabled(settings: Settings, name: str, enabled: bool) -> None:
-    async with open_stack(settings, controller=False) as stack:
-        await (await sink_definitions(stack.bus)).set_enabled(name, enabled)
-
-
-sink_app.command("enable")(_toggle(True))
-sink_app.command("disable")(_toggle(False))
+add_state_commands(
+    sink_app,
+    noun="sink",
+    opener=sink_definitions,
+    rm_doc="Remove a sink (its durable consumer stays, so a sink added again resumes).",
+    enable_doc="Enable a sink (it resumes where it stopped).",
+    disable_doc="Disable a sink.",
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from runner.cli.aio import run_async
+from runner.cli.definitions import add_state_commands
 from runner.cli.errors import user_errors
 from runner.cli.options import (
     ConfigOption,
@@ -236,52 +237,14 @@ async def _list(settings: Settings) -> list[Trigger]:
         return [t for t, _ in await (await trigger_definitions(stack.bus)).list()]
 
 
-@trigger_app.command("rm")
-def rm_command(
-    name: NameArgument,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    config: ConfigOption = None,
-) -> None:
-    """Remove a trigger (the runs it started stay)."""
-    with user_errors():
-        settings = build_settings(home=home, nats=nats, config=config)
-        run_async(_remove(settings, name))
-    typer.echo(f"removed trigger {name}")
-
-
-async def _remove(settings: Settings, name: str) -> None:
-    async with open_stack(settings, controller=False) as stack:
-        await (await trigger_definitions(stack.bus)).remove(name)
-
-
-def _toggle(enabled: bool) -> Any:
-    def command(
-        name: NameArgument,
-        home: HomeOption = None,
-        nats: NatsOption = None,
-        config: ConfigOption = None,
-    ) -> None:
-        with user_errors():
-            settings = build_settings(home=home, nats=nats, config=config)
-            run_async(_set_enabled(settings, name, enabled))
-        typer.echo(f"{'enabled' if enabled else 'disabled'} trigger {name}")
-
-    command.__doc__ = (
-        "Enable a trigger."
-        if enabled
-        else "Disable a trigger (notifications meanwhile are dead-lettered)."
-    )
-    return command
-
-
-async def _set_enabled(settings: Settings, name: str, enabled: bool) -> None:
-    async with open_stack(settings, controller=False) as stack:
-        await (await trigger_definitions(stack.bus)).set_enabled(name, enabled)
-
-
-trigger_app.command("enable")(_toggle(True))
-trigger_app.command("disable")(_toggle(False))
+add_state_commands(
+    trigger_app,
+    noun="trigger",
+    opener=trigger_definitions,
+    rm_doc="Remove a trigger (the runs it started stay).",
+    enable_doc="Enable a trigger.",
+    disable_doc="Disable a trigger (notifications meanwhile are dead-lettered).",
+)
 
 
 @trigger_app.command("test")
