@@ -42,6 +42,9 @@ _ID = re.compile(r"^[\x21-\x7e]{1,512}$")
 # W3C trace context: an invalid traceparent must be ignored, not fail the event.
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
 _JSON_TYPES = ("application/json", "text/json")
+AUTH_EXTENSION = "runnerauth"
+"""CloudEvent extension carrying an attempt's report signature."""
+_AUTH = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
 
 
 def encode(event: Event) -> tuple[bytes, dict[str, str]]:
@@ -63,6 +66,7 @@ def encode(event: Event) -> tuple[bytes, dict[str, str]]:
     }
     optional = {"subject": event.step, "traceparent": event.traceparent}
     optional["tracestate"] = event.tracestate
+    optional[AUTH_EXTENSION] = event.auth
     attributes.update({k: v for k, v in optional.items() if v is not None})
     # data_json(), not the model dump: ``Event.data`` is typed as the base
     # model, so pydantic's own serialisation of Event would drop its fields.
@@ -169,6 +173,9 @@ def _build(
     if not (isinstance(traceparent, str) and _TRACEPARENT.match(traceparent)):
         traceparent = None
     tracestate = attrs.get("tracestate") if traceparent else None
+    auth = attrs.get(AUTH_EXTENSION)
+    if auth is not None and not (isinstance(auth, str) and _AUTH.match(auth)):
+        raise EventError(f"{where}: extension {AUTH_EXTENSION} is malformed")
     try:
         event = Event(
             id=attrs["id"],
@@ -181,6 +188,7 @@ def _build(
             step=names["subject"],
             traceparent=traceparent,
             tracestate=tracestate if isinstance(tracestate, str) else None,
+            auth=auth,
         )
     except pydantic.ValidationError as exc:
         raise EventError(f"{where}: {_errors(exc)}") from exc

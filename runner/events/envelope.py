@@ -18,7 +18,7 @@ class Event(BaseModel):
     """One fact about a run or a step.
 
     ``step`` is the CloudEvent ``subject``; ``run_id``, ``pipeline``,
-    ``traceparent`` and ``tracestate`` are CloudEvent extensions.
+    ``traceparent``, ``tracestate`` and ``auth`` are CloudEvent extensions.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -33,6 +33,9 @@ class Event(BaseModel):
     step: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
+    auth: str | None = None
+    """The ``runnerauth`` extension: proof that an attempt's report comes from
+    the attempt (see :mod:`runner.events.auth`); None when unsigned."""
 
     @property
     def subject(self) -> str:
@@ -60,6 +63,7 @@ def make_event(
     id: str | None = None,
     traceparent: str | None = None,
     tracestate: str | None = None,
+    auth: str | None = None,
 ) -> Event:
     """Build an event with its deterministic id (unless ``id`` is given)."""
     expected = DATA_MODELS[kind]
@@ -76,4 +80,5 @@ def make_event(
         step=step,
         traceparent=traceparent,
         tracestate=tracestate,
+        auth=auth,
     )
