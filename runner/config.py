@@ -190,6 +190,22 @@ class KubernetesSettings(BaseSettings):
     """kubeconfig context; unset = its current context."""
 
 
+class ControllerSettings(BaseSettings):
+    """How the controller watches attempts and trusts their reports."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_CONTROLLER_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    reconcile_seconds: float = Field(default=10.0, gt=0)
+    """How often the controller asks the executor about attempts it believes are
+    running; a dead attempt that never reported is failed as ``Lost`` (and retried)."""
+    report_key: SecretStr | None = None
+    """Secret (at least 32 characters) from which each attempt's report token is
+    derived; unset = a random key kept in ``<home>/report.key`` (0600). Required
+    with the Kubernetes executor, shared by all controller replicas."""
+
+
 class Settings(BaseSettings):
     """Everything runner reads from its environment."""
 
@@ -207,6 +223,7 @@ class Settings(BaseSettings):
     storage: StoreSettings = Field(default_factory=StoreSettings)
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
+    controller: ControllerSettings = Field(default_factory=ControllerSettings)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -227,6 +244,7 @@ _SECTIONS: dict[str, tuple[str, type[BaseSettings]]] = {
     "store": ("storage", StoreSettings),
     "local": ("local", LocalExecutorSettings),
     "kubernetes": ("kubernetes", KubernetesSettings),
+    "controller": ("controller", ControllerSettings),
 }
 """runner.toml table -> (attribute of :class:`Settings`, settings class)."""
 _TOP_LEVEL = ("home", "executor", "log_level")
@@ -252,10 +270,10 @@ def load_settings(
     table = read_config_file(path) if path is not None else {}
     origin = f"{path}" if path is not None else CONFIG_FILE
     nested: dict[str, BaseSettings] = {}
-    flags_of = {"nats": {"url": nats}, "store": {"uri": store}, "local": {}, "kubernetes": {}}
+    flags_of: dict[str, dict[str, Any]] = {"nats": {"url": nats}, "store": {"uri": store}}
     for section, (attribute, cls) in _SECTIONS.items():
         nested[attribute] = _layer(
-            cls, table.get(section, {}), flags_of[section], f"{origin} [{section}]"
+            cls, table.get(section, {}), flags_of.get(section, {}), f"{origin} [{section}]"
         )
     top_file = {k: v for k, v in table.items() if k in _TOP_LEVEL}
     top_flags = {"home": home, "executor": executor, "log_level": log_level}
