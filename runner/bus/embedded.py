@@ -6,17 +6,26 @@ directory (loopback only, a free port, JetStream under ``<data_dir>/jetstream``,
 ``max_payload`` 8 MB so large run states fit), starts the server, learns the
 port from the server's ports file, and waits until JetStream answers.
 
-It also writes ``<data_dir>/nats-server.json`` (pid and URL) so another
-process — ``runner up`` and every later CLI call — can find the running
-server with :func:`discover` and stop it with :func:`stop_discovered`.
-Processes are only ever signalled by their recorded PID.
+It records the server and its owner in ``<data_dir>/nats-server.json``
+(:mod:`runner.bus.server_record`) so another process — every later CLI call
+— finds it with :func:`discover`; a server whose owner died is an orphan and
+is stopped (:func:`stop_orphan`) by the next start instead of being adopted.
+On Linux the server also gets SIGTERM when its owner dies (``PR_SET_PDEATHSIG``)
+when it is started from the main thread.
+
+:meth:`EmbeddedNats.supervise` watches the process and starts it again on
+the same port and data dir when it exits behind the owner's back, with
+backoff, until it has failed too often (:class:`RestartPolicy`).
+Processes are only ever signalled after checking PID and start time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
+import logging
 import os
 import shutil
 import signal
@@ -24,23 +33,60 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import nats
 import nats.errors
 
+from runner.bus.server_record import (
+    INFO_FILE,
+    ServerRecord,
+    clear_record,
+    discover,
+    stop_discovered,
+    stop_orphan,
+    write_record,
+)
 from runner.bus.streams import MAX_VALUE_BYTES
 from runner.errors import BusError
+from runner.process_identity import ProcessIdentity
 
-__all__ = ["EmbeddedNats", "discover", "find_binary", "stop_discovered"]
+__all__ = [
+    "INFO_FILE",
+    "EmbeddedNats",
+    "RestartPolicy",
+    "discover",
+    "find_binary",
+    "stop_discovered",
+    "stop_orphan",
+]
 
-INFO_FILE = "nats-server.json"
+log = logging.getLogger(__name__)
+
 CONFIG_FILE = "nats-server.conf"
 LOG_FILE = "nats-server.log"
 _POLL = 0.02
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How :meth:`EmbeddedNats.supervise` brings a dead server back."""
+
+    poll_seconds: float = 0.5
+    """How often the process is checked."""
+    max_restarts: int = 5
+    """Restarts allowed within ``window_seconds``; one more and supervision gives up."""
+    window_seconds: float = 60.0
+    backoff_seconds: float = 0.5
+    """Wait before the second restart in a row; doubled each time, up to the maximum."""
+    max_backoff_seconds: float = 8.0
 
 
 def find_binary() -> Path:
@@ -60,7 +106,7 @@ def find_binary() -> Path:
 
 
 class EmbeddedNats:
-    """One nats-server process bound to ``host`` on a free port."""
+    """One nats-server process bound to ``host`` on a free port (kept across restarts)."""
 
     def __init__(
         self,
@@ -72,7 +118,11 @@ class EmbeddedNats:
         max_payload: int = MAX_VALUE_BYTES,
         start_timeout: float = 15.0,
         stop_grace: float = 5.0,
+        die_with_owner: bool | None = None,
     ) -> None:
+        """``die_with_owner``: on Linux, the server gets SIGTERM when the thread that
+        started it ends (``PR_SET_PDEATHSIG``). ``None`` = only when started from the
+        main thread (a worker thread ends long before its process)."""
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self._user = user
@@ -80,8 +130,15 @@ class EmbeddedNats:
         self._max_payload = max_payload
         self._start_timeout = start_timeout
         self._stop_grace = stop_grace
+        self._die_with_owner = die_with_owner
         self._proc: subprocess.Popen[bytes] | None = None
         self._url: str | None = None
+        self._port: int | None = None
+        self._owner: ProcessIdentity | None = None
+        self.replaced: ServerRecord | None = None
+        """The orphaned server :meth:`start` stopped to take its place, if any."""
+        self.restarts = 0
+        """How often :meth:`supervise` brought the server back."""
 
     @property
     def url(self) -> str:
@@ -94,7 +151,9 @@ class EmbeddedNats:
         return self._proc.pid if self._proc else None
 
     async def start(self) -> str:
-        """Start the server and return its ``nats://host:port`` URL once JetStream is up."""
+        """Start the server and return its ``nats://host:port`` URL once JetStream is up.
+
+        An orphaned server on the data dir (its owner was killed) is stopped first."""
         if self._proc is not None:
             return self.url
         running = discover(self.data_dir)
@@ -103,42 +162,97 @@ class EmbeddedNats:
                 f"an embedded nats-server already runs on {self.data_dir} at {running}: "
                 "connect to it (runner.bus.discover), or stop the `runner up` that started it"
             )
+        self.replaced = await stop_orphan(self.data_dir, self._stop_grace)
+        self._owner = ProcessIdentity.current()
+        try:
+            await self._launch(port=None)
+        except BaseException:
+            await self.stop()
+            raise
+        return self.url
+
+    async def _launch(self, port: int | None) -> None:
+        """Spawn the server (on ``port``, or a free one) and wait until JetStream answers.
+
+        On failure the process is killed and left in ``_proc`` for the caller to reap."""
+        if port is not None:
+            self._check_port_free(port)
         ports_dir = self.data_dir / "ports"
         ports_dir.mkdir(parents=True, exist_ok=True)
         for stale in ports_dir.glob("*.ports"):
             stale.unlink(missing_ok=True)
-        self._proc = self._spawn(self._write_config(), ports_dir)
+        proc = self._proc = self._spawn(self._write_config(port), ports_dir)
         try:
-            self._url = await self._wait_ready(ports_dir)
+            url = await self._wait_ready(proc, ports_dir)
         except BaseException:
-            await self.stop()
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
             raise
-        _write_atomically(
-            self.data_dir / INFO_FILE, json.dumps({"pid": self._proc.pid, "url": self._url})
-        )
-        return self._url
+        self._url, self._port = url, urlsplit(url).port or 0
+        assert self._owner is not None, "start() sets the owner"
+        server = ProcessIdentity.of(proc.pid) or ProcessIdentity(proc.pid, None, None)
+        write_record(self.data_dir, ServerRecord(server, self._owner, url, self._port))
+
+    def _check_port_free(self, port: int) -> None:
+        with socket.socket() as probe:
+            # As nats-server (Go) binds: TIME_WAIT leftovers of the old server don't count.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((self.host, port))
+            except OSError as exc:
+                raise BusError(
+                    f"cannot restart the embedded nats-server on {self.host}:{port}, the port "
+                    f"its clients know: it is taken by another process ({exc.strerror}); free "
+                    f"it (`ss -ltnp 'sport = :{port}'` shows who holds it) or stop and start "
+                    "`runner up` again (it then picks a free port)"
+                ) from None
 
     def _spawn(self, config: Path, ports_dir: Path) -> subprocess.Popen[bytes]:
         # Popen, not asyncio's subprocess: the process must not belong to one
         # event loop (a test session starts it on one loop and uses it from
         # many; `runner up` starts it and a later CLI call stops it). Spawning
         # is fork+exec; nothing here waits on the child.
-        with open(self.data_dir / LOG_FILE, "ab") as log:
+        with open(self.data_dir / LOG_FILE, "ab") as log_file:
             return subprocess.Popen(
                 [str(find_binary()), "-c", str(config), "--ports_file_dir", str(ports_dir)],
                 stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdout=log_file,
                 stderr=subprocess.STDOUT,
                 # Its own session: a Ctrl-C meant for the CLI does not kill it
                 # behind our back; stop() ends it explicitly.
                 start_new_session=True,
+                preexec_fn=self._death_signal(),
             )
 
-    def _write_config(self) -> Path:
+    def _death_signal(self) -> Callable[[], None] | None:
+        """A preexec hook asking the kernel to SIGTERM the server when we die (Linux).
+
+        The kernel sends it when the *thread* that forked ends, so it is only
+        safe from the main thread (or when the caller says so)."""
+        wanted = self._die_with_owner
+        if wanted is None:
+            wanted = threading.current_thread() is threading.main_thread()
+        if not wanted or not sys.platform.startswith("linux"):
+            return None
+        try:
+            prctl = ctypes.CDLL(None, use_errno=True).prctl
+        except (OSError, AttributeError):
+            return None
+        parent = os.getpid()
+
+        def die_with_parent() -> None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before prctl took effect
+                os._exit(1)
+
+        return die_with_parent
+
+    def _write_config(self, port: int | None) -> Path:
         lines = [
             "# Written by runner for its embedded server; rewritten on every start.",
             f"host: {json.dumps(self.host)}",
-            "port: -1",
+            # A restart keeps the port its clients (and step processes) were given.
+            f"port: {port if port is not None else -1}",
             f"max_payload: {self._max_payload}",
             f"jetstream {{ store_dir: {json.dumps(str(self.data_dir / 'jetstream'))} }}",
         ]
@@ -152,14 +266,13 @@ class EmbeddedNats:
             f.write("\n".join(lines) + "\n")
         return path
 
-    async def _wait_ready(self, ports_dir: Path) -> str:
-        assert self._proc is not None
+    async def _wait_ready(self, proc: subprocess.Popen[bytes], ports_dir: Path) -> str:
         deadline = time.monotonic() + self._start_timeout
         url: str | None = None
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise self._failure(f"nats-server exited with status {self._proc.returncode}")
-            url = url or _read_ports_file(ports_dir, self._proc.pid)
+            if proc.poll() is not None:
+                raise self._failure(f"nats-server exited with status {proc.returncode}")
+            url = url or _read_ports_file(ports_dir, proc.pid)
             if url and await self._jetstream_ready(url):
                 return url
             await asyncio.sleep(_POLL)
@@ -194,14 +307,59 @@ class EmbeddedNats:
             "server?) and start again"
         )
 
+    async def supervise(self, policy: RestartPolicy | None = None) -> None:
+        """Keep the started server running until :meth:`stop` (or cancellation).
+
+        A server that exits unexpectedly is started again on the same port and
+        data dir (one WARNING per restart). More than ``max_restarts`` restarts
+        within ``window_seconds`` raise :class:`BusError`: something keeps
+        killing it, and the owner must say so rather than limp on."""
+        policy = policy or RestartPolicy()
+        recent: deque[float] = deque()
+        last_error = ""
+        while (proc := self._proc) is not None:
+            if proc.poll() is None:
+                await asyncio.sleep(policy.poll_seconds)
+                continue
+            now = time.monotonic()
+            recent.append(now)
+            while recent and recent[0] < now - policy.window_seconds:
+                recent.popleft()
+            why = last_error or _exit_reason(proc.returncode)
+            if len(recent) > policy.max_restarts:
+                raise BusError(
+                    f"the embedded nats-server on {self._url} (data dir {self.data_dir}) "
+                    f"stopped {len(recent)} times within {policy.window_seconds:g}s (last: "
+                    f"{why}); gave up restarting it. See {self.data_dir / LOG_FILE}, fix the "
+                    "cause (a full disk? something killing it?) and start again"
+                )
+            log.warning(
+                "the embedded nats-server (pid %d) %s; restarting it on port %s (restart %d)",
+                proc.pid,
+                why,
+                self._port,
+                self.restarts + 1,
+            )
+            # The first exit in a window is retried at once, later ones ever more slowly.
+            delay = policy.backoff_seconds * 2 ** (len(recent) - 2) if len(recent) > 1 else 0.0
+            await asyncio.sleep(min(delay, policy.max_backoff_seconds))
+            try:
+                await self._launch(self._port)
+            except BusError as exc:
+                # _proc is the failed (dead) process now, or still the old one when
+                # nothing could be spawned: the next turn counts it and tries again.
+                last_error = f"could not be restarted: {str(exc).splitlines()[0]}"
+                continue
+            last_error = ""
+            self.restarts += 1
+            log.info("the embedded nats-server is back on %s (pid %d)", self._url, self.pid)
+
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after the grace period; idempotent."""
         proc, self._proc, self._url = self._proc, None, None
         if proc is None:
             return
-        info = self.data_dir / INFO_FILE
-        if _read_info(info).get("pid") == proc.pid:
-            info.unlink(missing_ok=True)
+        clear_record(self.data_dir, proc.pid)
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGTERM)
@@ -218,52 +376,14 @@ class EmbeddedNats:
         await self.stop()
 
 
-def discover(data_dir: Path) -> str | None:
-    """The URL of a live embedded server for ``data_dir``, else ``None``."""
-    info = _read_info(Path(data_dir).resolve() / INFO_FILE)
-    pid, url = info.get("pid"), info.get("url")
-    if not isinstance(pid, int) or not isinstance(url, str) or not _is_nats_server(pid):
-        return None
-    parsed = urlsplit(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 4222), 1):
-            return url
-    except OSError:
-        return None
-
-
-async def stop_discovered(data_dir: Path, grace: float = 5.0) -> bool:
-    """Stop the embedded server another process started; ``False`` if none runs."""
-    path = Path(data_dir).resolve() / INFO_FILE
-    pid = _read_info(path).get("pid")
-    if not isinstance(pid, int) or not _is_nats_server(pid):
-        path.unlink(missing_ok=True)
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    if not await _wait(lambda: not _is_nats_server(pid), grace):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-        await _wait(lambda: not _is_nats_server(pid), grace)
-    path.unlink(missing_ok=True)
-    return True
-
-
-def _is_nats_server(pid: int) -> bool:
-    """Alive, and (where /proc tells) really a nats-server, not a reused PID."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return False  # someone else's process: never ours to use or signal
-    if not Path("/proc/self").exists():
-        return True  # no procfs (macOS): liveness is all we can check
-    try:
-        # A zombie has an empty cmdline, so it counts as gone.
-        return b"nats-server" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
+def _exit_reason(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"was killed by {name}"
+    return f"exited with status {returncode}"
 
 
 async def _wait(done: Callable[[], bool], timeout: float) -> bool:
@@ -284,20 +404,6 @@ def _read_ports_file(ports_dir: Path, pid: int) -> str | None:
             return None  # being written; read again next poll
         return str(urls[0]) if urls else None
     return None
-
-
-def _read_info(path: Path) -> dict[str, object]:
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return raw if isinstance(raw, dict) else {}
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _tail(path: Path, lines: int = 15) -> str:
