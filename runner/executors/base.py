@@ -9,7 +9,8 @@ with the reason. Launches are idempotent per (run, step, attempt).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from runner.events.envelope import Event
@@ -17,6 +18,28 @@ from runner.step.request import StepRequest
 
 Publish = Callable[[Event], Awaitable[None]]
 """How an executor reports facts it observed (the controller passes bus.publish)."""
+
+
+@dataclass(frozen=True)
+class AttemptInfo:
+    """An attempt the controller's state says is launched or running, not yet reported."""
+
+    run_id: str
+    pipeline: str
+    step: str
+    attempt: int
+    launch_id: str | None = None
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.run_id}/{self.step}/{self.attempt}"
+
+
+LOST_REASON = "Lost"
+"""``ErrorInfo.reason`` of an attempt that ended (or vanished) while nobody watched
+it and never reported: the controller relaunches it (it was not the step's fault)."""
 
 
 class Executor(Protocol):
@@ -31,6 +54,17 @@ class Executor(Protocol):
 
     async def stop(self, run_id: str, step: str, attempt: int, launch_id: str | None) -> None:
         """Stop the attempt; the executor then reports it as failed (Cancelled)."""
+        ...
+
+    async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:
+        """Make sure each of ``attempts`` is watched, or reported if it is gone.
+
+        The controller calls this at start and periodically with every attempt
+        its run states say is launched or running. An attempt that is alive is
+        adopted (watched until it ends); one that ended without reporting — or
+        no longer exists — is published as ``step.failed`` with reason
+        :data:`LOST_REASON` (and what is known: exit code, signal, log tail).
+        Attempts this executor already watches are left alone."""
         ...
 
     async def aclose(self) -> None:

@@ -1,12 +1,18 @@
 """Local executor: one subprocess ``python -m runner.step`` per step attempt.
 
 The embedded default. Attempts are claimed atomically in
-``<home>/executions/<run>/<step>/<attempt>/`` (``mkdir`` is atomic), so a
-second launch of the same attempt — a redelivered event, a restarted or a
-second controller — adopts the running process instead of starting another.
-The step writes ``reported`` there after publishing its final event; an
-attempt that ends without it (killed, segfault, OOM, timeout) is reported
-here as ``step.failed`` with the exit code or signal.
+``<home>/executions/<run>/<step>/<attempt>/`` (``mkdir`` is atomic; see
+:mod:`.local_attempts` for what the directory holds), so a second launch of
+the same attempt — a redelivered event, a restarted or a second controller —
+adopts it instead of starting another. The claim's ``flock`` is inherited by
+the step process, so whether an attempt is still alive is known after any
+crash without trusting a pid.
+
+Every attempt ends in a report: the step publishes its own outcome and
+writes ``reported``; an attempt that ends without it (killed, segfault, OOM,
+timeout) is reported here as ``step.failed`` with the exit code or signal.
+:meth:`reconcile` covers attempts nobody watched — their controller crashed,
+or the machine did — and reports those that died as ``Lost``.
 """
 
 from __future__ import annotations
@@ -18,17 +24,22 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from runner.config import LocalExecutorSettings
 from runner.errors import ExecutorError
+from runner.events.auth import TOKEN_ENV, ReportKeys
 from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, StepFailed
-from runner.executors.base import Publish
+from runner.executors import local_attempts as files
+from runner.executors.base import LOST_REASON, AttemptInfo, Publish
 from runner.executors.gpus import GpuPool, detect_gpus
+from runner.executors.local_attempts import AttemptLock, Probe
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.keys import log_key
@@ -36,13 +47,22 @@ from runner.store.keys import log_key
 log = logging.getLogger(__name__)
 
 STOP_GRACE_SECONDS = 5.0
-REPORTED_MARKER = "reported"
+CLOSE_GRACE_SECONDS = 2.0
+"""How long steps get to handle SIGTERM when their controller shuts down."""
+REPORTED_MARKER = files.REPORTED
+REPORT_DEADLINE_SECONDS = 120.0
+"""How long a failure report is retried while NATS is unreachable."""
+_WATCH_POLL = 0.25
+_SETTLE = 0.5
+"""A lock found free is checked again after this long: another executor may be
+between its ``mkdir`` claim and its ``flock``."""
 
 
 @dataclass
 class _Attempt:
     request: StepRequest
     state_dir: Path
+    lock: AttemptLock
     process: asyncio.subprocess.Process | None = None
     stop_reason: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
@@ -62,6 +82,8 @@ class LocalExecutor:
         settings: LocalExecutorSettings | None = None,
         python: str = sys.executable,
         kill_on_close: bool = True,
+        keys: ReportKeys | None = None,
+        secret_env: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings or LocalExecutorSettings()
         self.home = home.resolve()
@@ -69,84 +91,146 @@ class LocalExecutor:
         self.publish = publish
         self.python = python
         self.kill_on_close = kill_on_close
+        self.keys = keys
+        """Derives each attempt's report token (None: steps report unsigned)."""
+        self.secret_env = dict(secret_env or {})
+        """Credentials for the step's environment: never written to a request file."""
         self.gpus = GpuPool(detect_gpus(self.settings.gpus))
         self._slots = asyncio.Semaphore(self.settings.concurrency or os.cpu_count() or 1)
         self._attempts: dict[str, _Attempt] = {}
+        self._watching: dict[str, asyncio.Task[None]] = {}
+        """Attempts started elsewhere (another controller, before a crash) being watched."""
+        self._cancelled: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.launched = 0
         """Processes actually started by this executor (tests and benchmarks read it)."""
+        self.lost = 0
+        """Attempts this executor reported as lost (tests read it)."""
 
     # -- the Executor interface -------------------------------------------------
 
     async def launch(self, request: StepRequest) -> str:
         launch_id = _launch_id(request)
-        if launch_id in self._attempts:
+        if launch_id in self._attempts or launch_id in self._watching:
             return launch_id
-        state_dir = self.home / "executions" / request.run_id / request.step / str(request.attempt)
-        state_dir.parent.mkdir(parents=True, exist_ok=True)
+        state_dir = self._dir(request.run_id, request.step, request.attempt)
+        state_dir.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
-            state_dir.mkdir()
+            state_dir.mkdir(mode=0o700)
         except FileExistsError:
-            self._spawn(self._adopt(launch_id, state_dir, request), launch_id)
+            self._watch(_info(request), state_dir)
+            return launch_id
+        lock = AttemptLock.take(state_dir)
+        if lock is None:  # cannot happen for a directory we just made, but never run twice
+            self._watch(_info(request), state_dir)
             return launch_id
         request = request.model_copy(update={"state_dir": str(state_dir)})
-        attempt = _Attempt(request=request, state_dir=state_dir)
+        attempt = _Attempt(request=request, state_dir=state_dir, lock=lock)
         self._attempts[launch_id] = attempt
-        self._spawn(self._supervise(attempt), launch_id)
+        self._spawn(self._supervise(attempt), f"local-step:{launch_id}")
         return launch_id
 
     async def stop(self, run_id: str, step: str, attempt: int, launch_id: str | None) -> None:
-        key = launch_id or f"{run_id}/{step}/{attempt}"
+        key = f"{run_id}/{step}/{attempt}"
         current = self._attempts.get(key)
-        if current is None:
-            pid = _read_pid(self.home / "executions" / run_id / step / str(attempt))
-            if pid is not None:
-                await _terminate(pid)
+        if current is not None:
+            current.stop_reason = "Cancelled"
+            if current.process is not None and current.process.returncode is None:
+                await _terminate(current.process.pid)
             return
-        current.stop_reason = "Cancelled"
-        if current.process is not None and current.process.returncode is None:
-            await _terminate(current.process.pid)
+        self._cancelled.add(key)
+        state_dir = self._dir(run_id, step, attempt)
+        identity = files.read_identity(state_dir)
+        if files.verified(identity):
+            assert identity is not None
+            await _terminate(identity.pid, verify=identity.alive)
+        elif files.held(state_dir):
+            log.warning(
+                "cannot stop %s: another executor holds it and its pid cannot be verified; "
+                "it is reported when it ends",
+                key,
+            )
+        # Whatever ran is gone now (or is watched): the watch reports it as cancelled.
+        info = AttemptInfo(run_id=run_id, pipeline=_pipeline_of(state_dir), step=step,
+                           attempt=attempt, launch_id=launch_id)  # fmt: skip
+        if not state_dir.is_dir():
+            await self._report_failure(info, _cancelled(step, "it had not started"), None)
+            return
+        self._watch(info, state_dir)
+
+    async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:
+        for info in attempts:
+            if info.key in self._attempts or info.key in self._watching:
+                continue
+            state_dir = self._dir(info.run_id, info.step, info.attempt)
+            if state_dir.is_dir():  # else never claimed here: its launch report is on its way
+                self._watch(info, state_dir)
 
     async def aclose(self) -> None:
         if self.kill_on_close:
-            for attempt in self._attempts.values():
-                if attempt.process is not None and attempt.process.returncode is None:
-                    attempt.stop_reason = "ControllerStopped"
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(attempt.process.pid, signal.SIGKILL)
+            await self._stop_all()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for attempt in self._attempts.values():
+            attempt.lock.release()
 
     async def wait_idle(self) -> None:
-        """Wait until every attempt this executor started has been reported."""
+        """Wait until every attempt this executor started or watches has been reported."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # -- supervision --------------------------------------------------------------
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro, name=f"local-step:{name}")  # type: ignore[arg-type]
+    def _dir(self, run_id: str, step: str, attempt: int) -> Path:
+        return self.home / "executions" / run_id / step / str(attempt)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _stop_all(self) -> None:
+        """Our controller shuts down: SIGTERM our steps, SIGKILL them after a grace.
+
+        ``stopped`` tells the next controller why they ended: it relaunches them."""
+        running = [
+            a
+            for a in self._attempts.values()
+            if a.process is not None and a.process.returncode is None
+        ]
+        for attempt in running:
+            attempt.stop_reason = "ControllerStopped"
+            with contextlib.suppress(OSError):
+                files.write_private(attempt.state_dir / files.STOPPED, "ControllerStopped")
+        await asyncio.gather(
+            *(_terminate(a.process.pid, grace=CLOSE_GRACE_SECONDS) for a in running if a.process)
+        )
 
     async def _supervise(self, attempt: _Attempt) -> None:
         req = attempt.request
-        log_path = attempt.state_dir / "log.txt"
+        log_path = attempt.state_dir / files.LOG
         started = time.monotonic()
         try:
-            async with self._slots:
-                error = await self._run_process(attempt, log_path)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the executor must report, whatever went wrong
-            log.exception("local executor: attempt %s failed to run", _launch_id(req))
-            error = ErrorInfo(reason="LaunchFailed", message=f"{type(exc).__name__}: {exc}")
+            try:
+                async with self._slots:
+                    error = await self._run_process(attempt, log_path)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the executor must report, whatever went wrong
+                log.exception("local executor: attempt %s failed to run", _launch_id(req))
+                error = ErrorInfo(reason="LaunchFailed", message=f"{type(exc).__name__}: {exc}")
+            finally:
+                attempt.done.set()
+            await self._upload_log(req.run_id, req.step, req.attempt, log_path)
+            if error is not None and not (attempt.state_dir / REPORTED_MARKER).exists():
+                await self._report_failure(_info(req), error, time.monotonic() - started)
+                _mark_reported(attempt.state_dir)
         finally:
-            attempt.done.set()
-        await self._upload_log(req, log_path)
-        if error is not None and not (attempt.state_dir / REPORTED_MARKER).exists():
-            await self._report_failure(req, error, time.monotonic() - started)
+            # Released only now: until the outcome is reported, the attempt is "alive".
+            attempt.lock.release()
+            self._attempts.pop(_launch_id(req), None)
 
     async def _run_process(self, attempt: _Attempt, log_path: Path) -> ErrorInfo | None:
         req = attempt.request
@@ -169,9 +253,10 @@ class LocalExecutor:
             gpu = 0
         async with self.gpus.acquire(gpu) as devices:
             env = self._environment(req, devices)
-            request_path = attempt.state_dir / "request.json"
-            req.write(request_path)
-            with log_path.open("ab") as logfile:
+            request_path = attempt.state_dir / files.REQUEST
+            files.write_private(request_path, req.model_dump_json(indent=1))
+            fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "ab") as logfile:
                 if warning:
                     logfile.write(warning.encode())
                     logfile.flush()
@@ -181,11 +266,11 @@ class LocalExecutor:
                     self.python, "-m", "runner.step", "--request", str(request_path),
                     stdin=asyncio.subprocess.DEVNULL, stdout=logfile,
                     stderr=asyncio.subprocess.STDOUT, env=env, cwd=str(attempt.state_dir),
-                    start_new_session=True,
+                    start_new_session=True, pass_fds=(attempt.lock.fd,),
                 )  # fmt: skip
                 attempt.process = proc
                 self.launched += 1
-                (attempt.state_dir / "pid").write_text(str(proc.pid))
+                files.write_identity(attempt.state_dir, proc.pid)
                 return await self._wait(attempt, proc)
 
     async def _wait(self, attempt: _Attempt, proc: asyncio.subprocess.Process) -> ErrorInfo | None:
@@ -194,7 +279,8 @@ class LocalExecutor:
             code = await asyncio.wait_for(proc.wait(), timeout=timeout)
         except TimeoutError:
             await _terminate(proc.pid)
-            await proc.wait()
+            code = await proc.wait()
+            files.write_exit(attempt.state_dir, code)
             return ErrorInfo(
                 reason="Timeout",
                 message=f"step '{attempt.request.step}' exceeded its timeout of {timeout:g}s "
@@ -204,37 +290,57 @@ class LocalExecutor:
             if self.kill_on_close:
                 await _terminate(proc.pid, grace=0)
             raise
+        files.write_exit(attempt.state_dir, code)
+        if attempt.stop_reason == "Cancelled":
+            return _cancelled(attempt.request.step, "stopped on request")
         if attempt.stop_reason is not None:
             return ErrorInfo(reason=attempt.stop_reason, message="stopped on request")
         return _exit_error(attempt.request.step, code)
 
-    async def _adopt(self, launch_id: str, state_dir: Path, req: StepRequest) -> None:
-        """Watch an attempt another executor instance started."""
-        deadline = time.monotonic() + 30
-        pid = _read_pid(state_dir)
-        while pid is None and time.monotonic() < deadline:
+    def _watch(self, info: AttemptInfo, state_dir: Path) -> None:
+        if info.key not in self._watching:
+            task = self._spawn(self._watch_attempt(info, state_dir), f"local-watch:{info.key}")
+            self._watching[info.key] = task
+            task.add_done_callback(lambda _t: self._watching.pop(info.key, None))
+
+    async def _watch_attempt(self, info: AttemptInfo, state_dir: Path) -> None:
+        """Watch an attempt this executor did not start until it ends; report it if
+        it never did: cancelled (we stopped it) or lost (nobody saw it end)."""
+        while True:
+            while files.probe(state_dir) is Probe.ALIVE:
+                await asyncio.sleep(_WATCH_POLL)
+            await asyncio.sleep(_SETTLE)
+            outcome = files.probe(state_dir)
+            if outcome is Probe.REPORTED:
+                return
+            if outcome is Probe.LOST:
+                break
+        identity = files.read_identity(state_dir)
+        if identity is not None and identity.alive() and files.verified(identity):
+            # The step survived but lost its lock (its code closed the inherited fd).
+            while identity.alive():
+                await asyncio.sleep(_WATCH_POLL)
             if (state_dir / REPORTED_MARKER).exists():
                 return
-            await asyncio.sleep(0.2)
-            pid = _read_pid(state_dir)
-        while pid is not None and _alive(pid):
-            await asyncio.sleep(0.5)
-        await asyncio.sleep(0.2)  # the step writes its marker just before exiting
-        if not (state_dir / REPORTED_MARKER).exists():
-            await self._report_failure(
-                req,
-                ErrorInfo(
-                    reason="Lost",
-                    message=f"step '{req.step}' attempt {req.attempt} ended without reporting "
-                    "while its controller was restarting; exit status unknown",
-                ),
-                None,
-            )
+        await self._upload_log(info.run_id, info.step, info.attempt, state_dir / files.LOG)
+        if info.key in self._cancelled:
+            error = _cancelled(info.step, "stopped on request")
+        else:
+            error = _lost(info, state_dir)
+            self.lost += 1
+            log.warning("attempt %s ended while no controller watched it: %s", info.key,
+                        error.message.splitlines()[0])  # fmt: skip
+        await self._report_failure(info, error, None)
+        _mark_reported(state_dir)
 
     def _environment(self, req: StepRequest, devices: list[str]) -> dict[str, str]:
         env = dict(os.environ)
+        env.pop(TOKEN_ENV, None)
         env.update(req.env)
         env.update(req.task.env)
+        env.update(self.secret_env)
+        if self.keys is not None:
+            env[TOKEN_ENV] = self.keys.attempt_token(req.run_id, req.step, req.attempt)
         env["PYTHONUNBUFFERED"] = "1"
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
         # The attempt's span: the step's own spans (and any tool that reads the
@@ -246,38 +352,106 @@ class LocalExecutor:
                 env[name] = value
         return env
 
-    async def _upload_log(self, req: StepRequest, log_path: Path) -> None:
+    async def _upload_log(self, run_id: str, step: str, attempt: int, log_path: Path) -> None:
         if not log_path.exists():
             return
         try:
-            await self.store.put_file(log_key(req.run_id, req.step, req.attempt), log_path)
+            await self.store.put_file(log_key(run_id, step, attempt), log_path)
         except Exception:  # a lost log must not lose the step's outcome
-            log.warning("could not upload the log of %s", _launch_id(req), exc_info=True)
+            log.warning("could not upload the log of %s/%s/%d", run_id, step, attempt,
+                        exc_info=True)  # fmt: skip
 
     async def _report_failure(
-        self, req: StepRequest, error: ErrorInfo, duration: float | None
+        self, info: AttemptInfo, error: ErrorInfo, duration: float | None
     ) -> None:
-        error = error.model_copy(update={"step": req.step})
+        """Publish ``step.failed``, retrying while the bus is unreachable."""
+        error = error.model_copy(update={"step": info.step})
         event = make_event(
             EventKind.STEP_FAILED,
-            run_id=req.run_id,
-            pipeline=req.pipeline,
-            step=req.step,
-            attempt=req.attempt,
+            run_id=info.run_id,
+            pipeline=info.pipeline,
+            step=info.step,
+            attempt=info.attempt,
             component="executor/local",
             time=datetime.now(UTC),
-            data=StepFailed(attempt=req.attempt, error=error, duration_seconds=duration),
-            traceparent=req.traceparent,
-            tracestate=req.tracestate,
+            data=StepFailed(attempt=info.attempt, error=error, duration_seconds=duration),
+            traceparent=info.traceparent,
+            tracestate=info.tracestate,
         )
-        try:
-            await self.publish(event)
-        except Exception as exc:
-            raise ExecutorError(f"could not report the failure of {_launch_id(req)}") from exc
+        deadline = time.monotonic() + REPORT_DEADLINE_SECONDS
+        delay = 0.2
+        while True:
+            try:
+                await self.publish(event)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    # Not lost for good: the next reconcile finds the attempt unreported.
+                    raise ExecutorError(f"could not report the failure of {info.key}") from exc
+                log.warning("could not report the failure of %s yet (%s); retrying", info.key,
+                            exc)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
 
 def _launch_id(req: StepRequest) -> str:
     return f"{req.run_id}/{req.step}/{req.attempt}"
+
+
+def _info(req: StepRequest) -> AttemptInfo:
+    return AttemptInfo(
+        run_id=req.run_id,
+        pipeline=req.pipeline,
+        step=req.step,
+        attempt=req.attempt,
+        launch_id=_launch_id(req),
+        traceparent=req.traceparent,
+        tracestate=req.tracestate,
+    )
+
+
+def _mark_reported(state_dir: Path) -> None:
+    """Its outcome is published (by us): a later reconcile must not report it again."""
+    with contextlib.suppress(OSError):
+        files.write_private(state_dir / REPORTED_MARKER, "failed")
+
+
+def _pipeline_of(state_dir: Path) -> str:
+    """The pipeline an attempt belongs to, from its request file (for reports)."""
+    try:
+        return StepRequest.read(state_dir / files.REQUEST).pipeline
+    except (OSError, ValueError):
+        return "unknown"
+
+
+def _cancelled(step: str, how: str) -> ErrorInfo:
+    return ErrorInfo(reason="Cancelled", message=f"step '{step}' was cancelled ({how})")
+
+
+def _lost(info: AttemptInfo, state_dir: Path) -> ErrorInfo:
+    """What is known about an attempt that ended while nobody watched it."""
+    code = files.read_exit(state_dir)
+    stopped = files.read_text(state_dir / files.STOPPED)
+    if stopped:
+        how = "was stopped when its controller shut down"
+    elif not (state_dir / files.PID).exists():
+        how = "never started: its controller stopped first"
+    else:
+        how = "ended while no controller watched it (the controller or the machine stopped)"
+    status = "exit status unknown"
+    if code is not None:
+        status = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
+    tail = files.log_tail(state_dir)
+    more = f"\n--- last lines of its log ---\n{tail}" if tail.strip() else ""
+    return ErrorInfo(
+        reason=LOST_REASON,
+        message=f"step '{info.step}' attempt {info.attempt} {how}; {status}; it is "
+        f"relaunched{more}",
+        exit_code=code if code is not None and code >= 0 else None,
+        signal=-code if code is not None and code < 0 else None,
+    )
 
 
 def _exit_error(step: str, code: int) -> ErrorInfo | None:
@@ -304,13 +478,6 @@ def _exit_error(step: str, code: int) -> ErrorInfo | None:
     )
 
 
-def _read_pid(state_dir: Path) -> int | None:
-    try:
-        return int((state_dir / "pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -320,18 +487,28 @@ def _alive(pid: int) -> bool:
         return True
     # A zombie child of ours is "alive" for kill(0); reap-free check via /proc.
     try:
-        status = Path(f"/proc/{pid}/stat").read_text().split()
-        return status[2] != "Z"
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return status[0] != "Z"
     except (OSError, IndexError):
         return True
 
 
-async def _terminate(pid: int, grace: float = STOP_GRACE_SECONDS) -> None:
-    """SIGTERM the attempt's process group, SIGKILL it after ``grace`` seconds."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+async def _terminate(
+    pid: int, grace: float = STOP_GRACE_SECONDS, verify: Callable[[], bool] | None = None
+) -> None:
+    """SIGTERM the attempt's process group, SIGKILL it after ``grace`` seconds.
+
+    ``verify``: for a process this executor did not start, a callable that says
+    whether ``pid`` is still that process; checked before every signal."""
+
+    def signal_group(sig: int) -> None:
+        if verify is not None and not verify():
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+
+    signal_group(signal.SIGTERM if grace > 0 else signal.SIGKILL)
     deadline = time.monotonic() + grace
     while grace > 0 and _alive(pid) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+    signal_group(signal.SIGKILL)
