@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 from runner.errors import EventError, InvalidNameError
 from runner.events.codec import decode
 from runner.events.envelope import Event
-from runner.events.kinds import STREAM_SUBJECTS, validate_name
+from runner.events.kinds import DEAD_LETTER_SUBJECT, STREAM_SUBJECTS, validate_name
 
 __all__ = [
     "DEAD_LETTER_REASON_HEADER",
@@ -51,7 +51,8 @@ class Delivery:
 
     Exactly one of :attr:`event` and :attr:`error` is set: a message that is
     not a valid runner event carries the :class:`EventError` saying why, so
-    the caller can dead-letter it and :meth:`term` it.
+    the caller can dead-letter it and :meth:`term` it. Building a delivery
+    never raises, whatever the message holds.
     """
 
     __slots__ = ("_acker", "body", "error", "event", "headers", "num_delivered", "subject")
@@ -76,6 +77,12 @@ class Delivery:
             self.event = decode(body, headers)
         except EventError as exc:
             self.error = exc
+        except Exception as exc:  # one bad message must never stop a consumer
+            # decode promises EventError only; this is the last line of defence.
+            self.error = EventError(
+                f"message could not be decoded: {type(exc).__name__} while decoding it"
+            )
+            self.error.__cause__ = exc
 
     async def ack(self) -> None:
         """Handled: never deliver it again."""
@@ -148,8 +155,27 @@ class Bus(Protocol):
         self, subject: str, body: bytes, headers: Mapping[str, str] | None = None
     ) -> None: ...
     async def dead_letter(
-        self, subject: str, body: bytes, headers: Mapping[str, str] | None, reason: str
-    ) -> None: ...
+        self,
+        subject: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        reason: str,
+        *,
+        to: str = DEAD_LETTER_SUBJECT,
+        msg_id: str | None = None,
+    ) -> None:
+        """Park a message received on ``subject`` that cannot be processed on the
+        dead-letter subject ``to``, with why (:mod:`runner.bus.dead_letters`).
+
+        Server control headers are stripped, ``Nats-Msg-Id`` is kept (or
+        replaced by ``msg_id``), the full ``reason`` (bounded) rides in
+        :data:`DEAD_LETTER_REASON_HEADER`. Publishing is retried briefly; when
+        the dead-letter stream stays unavailable this raises
+        :class:`~runner.errors.BusUnavailableError` and nothing else: leave
+        the message for redelivery.
+        """
+        ...
+
     async def pull_consumer(
         self,
         durable: str,

@@ -15,15 +15,15 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 
-from runner.bus.base import (
-    DEAD_LETTER_REASON_HEADER,
-    DEAD_LETTER_SUBJECT_HEADER,
-    Deliver,
-    Delivery,
-    header_value,
-)
+from runner.bus.base import Deliver, Delivery, header_value
 from runner.bus.connection import open_connection, redact_url
 from runner.bus.consumer import NatsConsumer, StreamTarget, consumer_config, open_consumer
+from runner.bus.dead_letters import (
+    check_dead_letter_subject,
+    dead_letter_headers,
+    fit_payload,
+    publish_dead_letter,
+)
 from runner.bus.feeds import CoreConsumer, open_kv_bucket, raw_stream_config
 from runner.bus.kv import NatsKV
 from runner.bus.nats_errors import translate_errors
@@ -129,16 +129,30 @@ class NatsBus:
             self.stats["published"] += 1
 
     async def dead_letter(
-        self, subject: str, body: bytes, headers: Mapping[str, str] | None, reason: str
+        self,
+        subject: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        reason: str,
+        *,
+        to: str = DEAD_LETTER_SUBJECT,
+        msg_id: str | None = None,
     ) -> None:
-        """Park an unprocessable message on ``runner.deadletter.events`` with why."""
-        marked = dict(headers or {})
-        marked[DEAD_LETTER_SUBJECT_HEADER] = header_value(subject)
-        marked[DEAD_LETTER_REASON_HEADER] = header_value(reason)
-        with translate_errors(f"dead-letter a message from {subject}", self._url):
-            await self._js.publish(DEAD_LETTER_SUBJECT, body, headers=marked)
+        """Park an unprocessable message on ``to`` (``runner.deadletter.events``) with
+        why; see :meth:`runner.bus.base.Bus.dead_letter`."""
+        check_dead_letter_subject(to)
+        marked = dead_letter_headers(subject, headers, reason, msg_id=msg_id)
+        payload = fit_payload(body, marked, self._nc.max_payload)
+        what = f"dead-letter a message from {header_value(subject, 200)} to {to}"
+
+        async def attempt() -> None:
+            with translate_errors(what, self._url):
+                await self._js.publish(to, payload, headers=marked)
+
+        await publish_dead_letter(attempt, what=what)
         self.stats["dead_letters"] += 1
-        log.warning("dead-lettered a message from %s: %s", subject, header_value(reason))
+        # The caller logs the one line per dead letter (it knows the context).
+        log.debug("dead-lettered a message from %s", subject)
 
     async def pull_consumer(
         self,

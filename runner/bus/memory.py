@@ -24,21 +24,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 from runner.bus.base import (
-    DEAD_LETTER_REASON_HEADER,
-    DEAD_LETTER_SUBJECT_HEADER,
     Deliver,
     Delivery,
     header_value,
     subject_matches,
     validate_kv_key,
 )
+from runner.bus.dead_letters import (
+    check_dead_letter_subject,
+    dead_letter_headers,
+    publish_dead_letter,
+)
 from runner.bus.memory_consumer import ConsumerState, MemoryConsumer, StoredMessage
 from runner.bus.memory_feeds import MemoryCoreConsumer, MemoryKV, RawStream
 from runner.bus.streams import DEAD_LETTER_SUBJECTS, MAX_VALUE_BYTES
 from runner.bus.subscription import SUBSCRIBE_BATCH, iterate_events
+from runner.config import NatsSettings
 from runner.errors import BusError, BusUnavailableError, ConflictError
 from runner.events.codec import MSG_ID_HEADER, encode
 from runner.events.envelope import Event
@@ -46,13 +50,23 @@ from runner.events.kinds import DEAD_LETTER_SUBJECT, STREAM_SUBJECTS, validate_n
 
 __all__ = ["MemoryBus", "StoredMessage"]
 
+EVENTS_STREAM = str(NatsSettings.model_fields["stream"].default)
+"""The events stream's name, as on NATS by default (for ``Nats-Expected-Stream``)."""
+DEAD_LETTER_STREAM = f"{EVENTS_STREAM}_DEADLETTER"
+EXPECTED_STREAM_HEADER = "Nats-Expected-Stream"
+
 
 class MemoryBus:
     """A faithful fake of :class:`~runner.bus.client.NatsBus`; see the module doc."""
 
     url = "memory://"
 
-    def __init__(self, *, duplicate_window: float = 120.0) -> None:
+    def __init__(
+        self,
+        *,
+        duplicate_window: float = 120.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self.duplicate_window = duplicate_window
         self.messages: list[StoredMessage] = []
         """The events stream, in order (sequence = index + 1)."""
@@ -63,6 +77,7 @@ class MemoryBus:
         self._ensured = False
         self._closed = False
         self._seen: dict[str, float] = {}
+        self._dead_seen: dict[str, float] = {}
         self._consumers: dict[str, ConsumerState] = {}
         self._changed = asyncio.Event()
         self._kv: dict[str, tuple[bytes, int]] = {}
@@ -71,6 +86,10 @@ class MemoryBus:
         self.streams: dict[str, RawStream] = {}
         """Streams made by :meth:`ensure_stream` (not the events stream)."""
         self._core: list[MemoryCoreConsumer] = []
+        self.dead_letter_stream = True
+        """False: the dead-letter stream is gone (a test's outage), publishes to it fail."""
+        self._sleep = sleep
+        """How dead-letter retries pause (a test may pass a fake)."""
 
     # -- plumbing ---------------------------------------------------------
 
@@ -109,43 +128,70 @@ class MemoryBus:
         self._offer_core(subject, body, headers)
         raw = next((s for s in self.streams.values() if s.stores(subject)), None)
         if raw is not None:
+            self._expect_stream(subject, headers, raw.name)
             raw.messages.append(StoredMessage.of(len(raw.messages), subject, body, headers))
             self._notify()
             return
-        if subject_matches(DEAD_LETTER_SUBJECTS, subject):
-            self.dead_letters.append(
-                StoredMessage.of(len(self.dead_letters), subject, body, headers)
-            )
+        if subject_matches(DEAD_LETTER_SUBJECTS, subject) and self.dead_letter_stream:
+            self._expect_stream(subject, headers, DEAD_LETTER_STREAM)
+            if not self._duplicate(self._dead_seen, headers):
+                self.dead_letters.append(
+                    StoredMessage.of(len(self.dead_letters), subject, body, headers)
+                )
             return
         if not subject_matches(STREAM_SUBJECTS, subject):
             raise BusError(f"publish to {subject}: no stream stores this subject on memory://")
-        msg_id = (headers or {}).get(MSG_ID_HEADER)
-        now = time.monotonic()
-        if msg_id is not None:
-            self._forget_before(now - self.duplicate_window)
-            if msg_id in self._seen:
-                self.stats["duplicates"] += 1
-                return
-            self._seen[msg_id] = now
+        self._expect_stream(subject, headers, EVENTS_STREAM)
+        if self._duplicate(self._seen, headers):
+            self.stats["duplicates"] += 1
+            return
         self.messages.append(StoredMessage.of(len(self.messages), subject, body, headers))
         self.stats["published"] += 1
         self._notify()
 
-    def _forget_before(self, cutoff: float) -> None:
+    @staticmethod
+    def _expect_stream(subject: str, headers: Mapping[str, str] | None, stream: str) -> None:
+        """JetStream refuses a message whose ``Nats-Expected-Stream`` names another stream."""
+        expected = (headers or {}).get(EXPECTED_STREAM_HEADER)
+        if expected is not None and expected != stream:
+            raise BusError(
+                f"publish to {subject}: JetStream refused it: expected stream does not "
+                f"match (code 10060; {subject} is stored by {stream}, not {expected})"
+            )
+
+    def _duplicate(self, seen: dict[str, float], headers: Mapping[str, str] | None) -> bool:
+        """A ``Nats-Msg-Id`` already stored in this stream's dedup window (else remember it)."""
+        msg_id = (headers or {}).get(MSG_ID_HEADER)
+        if msg_id is None:
+            return False
+        now = time.monotonic()
         # Insertion order is time order, so expired ids are at the front.
-        while self._seen:
-            oldest, at = next(iter(self._seen.items()))
-            if at > cutoff:
-                return
-            del self._seen[oldest]
+        while seen:
+            oldest, at = next(iter(seen.items()))
+            if at > now - self.duplicate_window:
+                break
+            del seen[oldest]
+        if msg_id in seen:
+            return True
+        seen[msg_id] = now
+        return False
 
     async def dead_letter(
-        self, subject: str, body: bytes, headers: Mapping[str, str] | None, reason: str
+        self,
+        subject: str,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        reason: str,
+        *,
+        to: str = DEAD_LETTER_SUBJECT,
+        msg_id: str | None = None,
     ) -> None:
-        marked = dict(headers or {})
-        marked[DEAD_LETTER_SUBJECT_HEADER] = header_value(subject)
-        marked[DEAD_LETTER_REASON_HEADER] = header_value(reason)
-        await self.publish_raw(DEAD_LETTER_SUBJECT, body, marked)
+        check_dead_letter_subject(to)
+        marked = dead_letter_headers(subject, headers, reason, msg_id=msg_id)
+        what = f"dead-letter a message from {header_value(subject, 200)} to {to}"
+        await publish_dead_letter(
+            lambda: self.publish_raw(to, body, marked), what=what, sleep=self._sleep
+        )
         self.stats["dead_letters"] += 1
 
     # -- consumers --------------------------------------------------------

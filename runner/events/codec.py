@@ -45,6 +45,9 @@ _JSON_TYPES = ("application/json", "text/json")
 AUTH_EXTENSION = "runnerauth"
 """CloudEvent extension carrying an attempt's report signature."""
 _AUTH = re.compile(r"^[A-Za-z0-9._:-]{1,200}$")
+_REQUIRED = ("specversion", "id", "source", "type", "time")
+MAX_REASON_CHARS = 1000
+"""Longest :class:`EventError` message :func:`decode` raises (values it echoes are cut)."""
 
 
 def encode(event: Event) -> tuple[bytes, dict[str, str]]:
@@ -79,9 +82,27 @@ def decode(body: bytes, headers: Mapping[str, str] | None = None) -> Event:
 
     Raises :class:`~runner.errors.EventError` saying what is wrong: not JSON,
     not a CloudEvent, an unknown type, a missing or invalid extension, a bad
-    step name, or ``data`` that does not match the kind's model.
+    step name, or ``data`` that does not match the kind's model. It raises
+    nothing else, whatever the input (a consumer must survive any message),
+    and the message is at most :data:`MAX_REASON_CHARS` long: echoed values
+    are shortened.
     """
-    lowered = {k.lower(): v for k, v in (headers or {}).items()}
+    try:
+        return _decode(body, headers)
+    except EventError as exc:
+        text = str(exc)
+        if len(text) <= MAX_REASON_CHARS:
+            raise
+        raise EventError(_short(text, MAX_REASON_CHARS - 3)) from exc
+    except Exception as exc:  # the contract: EventError for any input
+        raise EventError(
+            f"message is not a valid runner event: decoding it raised "
+            f"{type(exc).__name__} ({_short(str(exc), 200)})"
+        ) from exc
+
+
+def _decode(body: bytes, headers: Mapping[str, str] | None) -> Event:
+    lowered = {str(k).lower(): v for k, v in (headers or {}).items()}
     binary = "ce-specversion" in lowered
     if not binary:
         _precheck_structured(body)
@@ -96,20 +117,38 @@ def decode(body: bytes, headers: Mapping[str, str] | None = None) -> Event:
 
 
 def _precheck_structured(body: bytes) -> None:
-    """Give precise messages for what the SDK reports vaguely."""
+    """Give precise messages for what the SDK reports vaguely (or not at all:
+    it raises ``ValueError``/``TypeError`` for attributes of the wrong JSON type)."""
     try:
         raw = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except RecursionError as exc:
         raise EventError(
-            f"message body is not JSON ({exc}); runner events are structured-mode "
-            "CloudEvents (Content-Type: application/cloudevents+json) or binary-mode "
-            "with ce-* headers"
+            "message body is JSON nested too deeply to read; runner events are "
+            "CloudEvent objects a few levels deep"
+        ) from exc
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise EventError(
+            f"message body is not JSON ({_short(str(exc), 120)}); runner events are "
+            "structured-mode CloudEvents (Content-Type: application/cloudevents+json) or "
+            "binary-mode with ce-* headers"
         ) from exc
     if not isinstance(raw, dict):
         raise EventError(f"message body is JSON {type(raw).__name__}, not a CloudEvent object")
-    missing = [k for k in ("specversion", "id", "source", "type", "time") if k not in raw]
+    missing = [k for k in _REQUIRED if k not in raw]
     if missing:
         raise EventError(f"message is not a CloudEvent: missing attribute(s) {', '.join(missing)}")
+    wrong = [k for k in _REQUIRED if not isinstance(raw[k], str)]
+    if wrong:
+        got = ", ".join(f"{k} is {_json_type(raw[k])}" for k in wrong)
+        raise EventError(f"message is not a CloudEvent: {got}; these attributes are strings")
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "an object", list: "an array", bool: "a boolean"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
 
 
 def _to_event(attrs: dict[str, Any], data: Any) -> Event:
@@ -120,14 +159,18 @@ def _to_event(attrs: dict[str, Any], data: Any) -> Event:
             "ASCII characters without spaces"
         )
     ce_type = str(attrs.get("type"))
-    where = f"event {event_id!r} of type {ce_type}"
+    shown_id = _short(repr(event_id), 120)
+    where = f"event {shown_id} of type {_short(ce_type, 80)}"
     try:
         kind = EventKind.from_type(ce_type)
     except ValueError as exc:
         known = ", ".join(k.type for k in EventKind)
-        raise EventError(f"event {event_id!r}: unknown type {ce_type!r}; known: {known}") from exc
+        raise EventError(
+            f"event {shown_id}: unknown type {_short(repr(ce_type), 80)}; known: {known}"
+        ) from exc
     if attrs.get("specversion") != "1.0":
-        raise EventError(f"{where}: specversion {attrs.get('specversion')!r} is not 1.0")
+        shown = _short(repr(attrs.get("specversion")), 40)
+        raise EventError(f"{where}: specversion {shown} is not 1.0")
     _check_content_type(attrs, where)
     if "time" not in attrs:
         raise EventError(f"{where}: missing attribute time (RFC 3339 timestamp)")
@@ -140,7 +183,7 @@ def _check_content_type(attrs: Mapping[str, Any], where: str) -> None:
     media = content_type.split(";", 1)[0].strip()
     if media not in _JSON_TYPES and not media.endswith("+json"):
         raise EventError(
-            f"{where}: datacontenttype {content_type!r} is not supported; "
+            f"{where}: datacontenttype {_short(repr(content_type), 80)} is not supported; "
             "runner event data is application/json"
         )
 
@@ -193,15 +236,16 @@ def _build(
     except pydantic.ValidationError as exc:
         raise EventError(f"{where}: {_errors(exc)}") from exc
     if event.time.tzinfo is None:
-        raise EventError(f"{where}: time {attrs['time']!r} has no UTC offset (RFC 3339)")
+        shown = _short(repr(attrs["time"]), 60)
+        raise EventError(f"{where}: time {shown} has no UTC offset (RFC 3339)")
     return event
 
 
 def _errors(exc: pydantic.ValidationError) -> str:
     parts = []
     for err in exc.errors(include_url=False)[:5]:
-        loc = ".".join(str(p) for p in err["loc"]) or "(root)"
-        parts.append(f"{loc}: {err['msg'].lower()}")
+        loc = ".".join(_short(str(p), 40) for p in err["loc"][:8]) or "(root)"
+        parts.append(f"{_short(loc, 160)}: {_short(err['msg'].lower(), 160)}")
     more = exc.error_count() - 5
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
 

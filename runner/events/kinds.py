@@ -59,6 +59,22 @@ TERMINAL_RUN_KINDS = frozenset(
 )
 
 
+SHOWN_NAME_CHARS = 64
+"""How much of an invalid name an error message repeats."""
+
+
+def shown_name(value: object) -> str:
+    """``value`` as an error message shows it: its ``repr``, the first
+    :data:`SHOWN_NAME_CHARS` characters only (and the length) when it is long, so
+    a 10 kB "name" does not become a 10 kB log line."""
+    if isinstance(value, str):
+        if len(value) <= SHOWN_NAME_CHARS:
+            return repr(value)
+        return f"{value[:SHOWN_NAME_CHARS]!r}... ({len(value)} chars)"
+    text = repr(value)
+    return text if len(text) <= SHOWN_NAME_CHARS else f"{text[:SHOWN_NAME_CHARS]}..."
+
+
 def validate_name(value: str, what: str) -> str:
     """Check a pipeline/run/output name: ``[a-z0-9][a-z0-9-]*``, at most 63 chars.
 
@@ -66,7 +82,7 @@ def validate_name(value: str, what: str) -> str:
     """
     if not isinstance(value, str) or not _NAME.match(value):
         raise InvalidNameError(
-            f"{what} {value!r} is not a valid name: use 1-63 lowercase letters, digits "
+            f"{what} {shown_name(value)} is not a valid name: use 1-63 lowercase letters, digits "
             "and '-', starting with a letter or digit (no '/', '.', '*', '>' or spaces)"
         )
     return value
@@ -82,7 +98,8 @@ def validate_io_name(value: str, what: str = "output") -> str:
     the step's log files beside its outputs."""
     if not isinstance(value, str) or not _IO_NAME.match(value):
         raise InvalidNameError(
-            f"{what} {value!r} is not a valid name: use a Python identifier of at most 63 chars"
+            f"{what} {shown_name(value)} is not a valid name: use a Python identifier of at "
+            "most 63 chars"
         )
     if value in RESERVED_OUTPUT_NAMES:
         raise InvalidNameError(
@@ -95,7 +112,7 @@ def validate_step_name(value: str) -> str:
     """A step name is a task name, optionally with an iteration suffix ``[3]``."""
     if not isinstance(value, str) or not _STEP.match(value):
         raise InvalidNameError(
-            f"step {value!r} is not a valid name: use lowercase letters, digits and '-' "
+            f"step {shown_name(value)} is not a valid name: use lowercase letters, digits and '-' "
             "(an iteration suffix like '[3]' is allowed)"
         )
     return value

@@ -34,13 +34,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from runner.bus.base import (
-    DEAD_LETTER_REASON_HEADER,
-    DEAD_LETTER_SUBJECT_HEADER,
-    Bus,
-    KVBucket,
-    header_value,
-)
+from runner.bus.base import Bus, KVBucket
+from runner.bus.dead_letters import log_reason
 from runner.errors import ConflictError
 from runner.triggers.limits import RunLimiter
 from runner.triggers.models import ObjectEvent, Trigger
@@ -174,12 +169,9 @@ class TriggerEngine:
     async def _dead_letter(
         self, subject: str, body: bytes, headers: Mapping[str, str], reason: str
     ) -> None:
-        marked = dict(headers)
-        marked[DEAD_LETTER_SUBJECT_HEADER] = header_value(subject)
-        marked[DEAD_LETTER_REASON_HEADER] = header_value(reason)
-        await self.bus.publish_raw(NOTIFICATION_DEAD_LETTERS, body, marked)
+        await self.bus.dead_letter(subject, body, headers, reason, to=NOTIFICATION_DEAD_LETTERS)
         self.stats["dead_letters"] += 1
-        log.warning("dead-lettered a notification from %s: %s", subject, header_value(reason))
+        log.warning("dead-lettered a notification from %s: %s", subject, log_reason(reason))
 
 
 def _unmatched(obj: ObjectEvent, enabled: list[Trigger]) -> str:

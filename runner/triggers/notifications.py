@@ -44,8 +44,10 @@ def parse_notification(body: bytes) -> ParsedNotification:
     """The objects a notification announces; see the module doc."""
     try:
         doc = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise NotificationError(f"notification is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise NotificationError("notification is JSON nested too deeply to read") from exc
+    except (UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise NotificationError(f"notification is not JSON: {str(exc)[:200]}") from exc
     if not isinstance(doc, dict):
         raise NotificationError(f"notification is JSON {type(doc).__name__}, not an object")
     records = doc.get("Records")
@@ -64,6 +66,8 @@ def parse_notification(body: bytes) -> ParsedNotification:
             parsed.objects.append(_record(record))
         except NotificationError as exc:
             parsed.problems.append(f"Records[{index}]: {exc}")
+        except Exception as exc:  # garbage must be reported, never stop the feed
+            parsed.problems.append(f"Records[{index}]: unusable ({type(exc).__name__})")
     return parsed
 
 
@@ -79,7 +83,7 @@ def _record(record: Any) -> ObjectEvent:
         raise NotificationError("s3.object.key is empty")
     size = obj.get("size")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
-        raise NotificationError(f"s3.object.size {size!r} is not a byte count")
+        raise NotificationError(f"s3.object.size {str(size)[:40]!r} is not a byte count")
     event = ObjectEvent(
         bucket=bucket,
         key=key,

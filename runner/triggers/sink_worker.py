@@ -21,15 +21,9 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from runner.bus.base import (
-    DEAD_LETTER_REASON_HEADER,
-    DEAD_LETTER_SUBJECT_HEADER,
-    Bus,
-    Delivery,
-    header_value,
-)
+from runner.bus.base import Bus, Delivery
+from runner.bus.dead_letters import log_reason
 from runner.errors import RunnerError, TransientError
-from runner.events.codec import MSG_ID_HEADER
 from runner.events.envelope import Event
 from runner.triggers.sink import (
     HttpSender,
@@ -158,13 +152,18 @@ class SinkWorker:
         await self._dead_letter(delivery, reason)
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        marked = dict(delivery.headers)
-        if delivery.event is not None:
-            # Its own dedup id: the event's id is taken in the dead-letter stream by
-            # any other sink (or the controller) that dead-letters the same event.
-            marked[MSG_ID_HEADER] = f"{delivery.event.id}/sink/{self.sink.name}"
-        marked[DEAD_LETTER_SUBJECT_HEADER] = header_value(delivery.subject)
-        marked[DEAD_LETTER_REASON_HEADER] = header_value(reason)
-        await self.bus.publish_raw(sink_dead_letter_subject(self.sink.name), delivery.body, marked)
+        # Its own dedup id: the event's id is taken in the dead-letter stream by
+        # any other sink (or the controller) that dead-letters the same event.
+        msg_id = None if delivery.event is None else f"{delivery.event.id}/sink/{self.sink.name}"
+        await self.bus.dead_letter(
+            delivery.subject,
+            delivery.body,
+            delivery.headers,
+            reason,
+            to=sink_dead_letter_subject(self.sink.name),
+            msg_id=msg_id,
+        )
         self.stats["dead_letters"] += 1
-        log.warning("sink %s: dead-lettered %s: %s", self.sink.name, delivery.subject, reason)
+        log.warning(
+            "sink %s: dead-lettered %s: %s", self.sink.name, delivery.subject, log_reason(reason)
+        )
