@@ -35,12 +35,15 @@ __all__ = [
     "DEAD_LETTER_STRIPPED_HEADER",
     "DEAD_LETTER_TRUNCATED_HEADER",
     "LOG_REASON_CHARS",
+    "MAX_REDELIVERY_DELAY_SECONDS",
     "MAX_REASON_HEADER_CHARS",
     "PUBLISH_BACKOFF_SECONDS",
+    "REDELIVERY_DELAY_SECONDS",
     "check_dead_letter_subject",
     "dead_letter_headers",
     "fit_payload",
     "log_reason",
+    "redelivery_delay",
     "publish_dead_letter",
 ]
 
@@ -54,6 +57,11 @@ LOG_REASON_CHARS = 300
 """A dead letter's log line repeats this much of the reason (the header has it all)."""
 PUBLISH_BACKOFF_SECONDS = (0.1, 0.4, 1.0)
 """Pauses between the attempts to publish one dead letter (so 4 attempts)."""
+
+REDELIVERY_DELAY_SECONDS = 5.0
+"""A message that could not be dead-lettered comes back after this long (first time)..."""
+MAX_REDELIVERY_DELAY_SECONDS = 60.0
+"""...doubling with each delivery, up to this."""
 
 # What nats-py accepts as a header name (RFC 7230 token characters).
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}$")
@@ -109,6 +117,13 @@ def fit_payload(body: bytes, headers: dict[str, str], max_payload: int) -> bytes
         return body
     headers[DEAD_LETTER_TRUNCATED_HEADER] = f"{len(body)} bytes, cut to {max(room, 0)}"
     return body[: max(room, 0)]
+
+
+def redelivery_delay(num_delivered: int) -> float:
+    """How long to nak a message whose dead letter could not be published: 5 s on
+    its first delivery, doubling with each redelivery, at most 60 s."""
+    exponent = min(max(num_delivered, 1) - 1, 16)
+    return min(REDELIVERY_DELAY_SECONDS * 2.0**exponent, MAX_REDELIVERY_DELAY_SECONDS)
 
 
 def log_reason(reason: str) -> str:

@@ -23,7 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from runner.bus.base import Bus, Delivery
+from runner.bus.base import Bus, Delivery, header_value
+from runner.bus.dead_letters import log_reason, redelivery_delay
 from runner.controller.effects import Effects
 from runner.controller.plans import PlanCache, SpecUnavailableError
 from runner.controller.states import RunStates, encode_state
@@ -289,8 +290,35 @@ class Controller:
             task.cancel()
         await asyncio.gather(*timers, return_exceptions=True)
 
-    async def _dead_letter(self, delivery: Delivery, reason: str) -> None:
-        self.stats.dead_lettered += 1
-        log.warning("dead-lettering message on %s: %s", delivery.subject, reason)
-        await self.bus.dead_letter(delivery.subject, delivery.body, delivery.headers, reason)
-        await delivery.ack()
+    async def _dead_letter(self, delivery: Delivery, reason: str) -> bool:
+        """Park ``delivery`` on the dead-letter stream (full reason in its header), ack
+        it and log one WARNING line with the reason cut short. Never raises a
+        RunnerError: one bad message must not stop the controller.
+
+        When the dead-letter stream is unavailable the delivery is nak'ed with a
+        backoff growing with its delivery count, so it comes back and is
+        dead-lettered then. Returns whether it was dead-lettered now.
+        """
+        subject = header_value(delivery.subject, 200)
+        try:
+            await self.bus.dead_letter(delivery.subject, delivery.body, delivery.headers, reason)
+        except RunnerError as exc:
+            delay = redelivery_delay(delivery.num_delivered)
+            log.warning(
+                "could not dead-letter a message on %s, trying again in %.0fs: %s",
+                subject,
+                delay,
+                log_reason(str(exc)),
+            )
+            settle, what = delivery.nak(delay), "nak"
+        else:
+            self.stats.dead_lettered += 1
+            log.warning("dead-lettered a message on %s: %s", subject, log_reason(reason))
+            settle, what = delivery.ack(), "ack"
+        try:
+            await settle
+        except RunnerError as exc:
+            # The server redelivers it after the ack wait; a second dead letter of
+            # it is dropped by the dead-letter stream's dedup (Nats-Msg-Id).
+            log.warning("could not %s a message on %s: %s", what, subject, log_reason(str(exc)))
+        return what == "ack"
