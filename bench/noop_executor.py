@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bench.decide_driver import reported_events
-from runner.executors.base import Publish
+from runner.executors.base import AttemptInfo, Publish
 from runner.step.request import StepRequest
 
 
@@ -42,8 +43,19 @@ class NoopExecutor:
         self._queue.put_nowait(request)
         return launch_id
 
-    async def stop(self, run_id: str, step: str, attempt: int, launch_id: str | None) -> None:
+    async def stop(
+        self,
+        run_id: str,
+        step: str,
+        attempt: int,
+        launch_id: str | None,
+        *,
+        pipeline: str | None = None,
+    ) -> None:
         """Nothing runs, so nothing to stop."""
+
+    async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:
+        """Every launch is reported at once: nothing can be lost."""
 
     async def aclose(self) -> None:
         """Stop reporting; queued requests are dropped (the bench waits for its run first)."""

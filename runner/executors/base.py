@@ -52,8 +52,18 @@ class Executor(Protocol):
         launch id. Must return quickly: waiting is the executor's own business."""
         ...
 
-    async def stop(self, run_id: str, step: str, attempt: int, launch_id: str | None) -> None:
-        """Stop the attempt; the executor then reports it as failed (Cancelled)."""
+    async def stop(
+        self,
+        run_id: str,
+        step: str,
+        attempt: int,
+        launch_id: str | None,
+        *,
+        pipeline: str | None = None,
+    ) -> None:
+        """Stop the attempt; the executor then reports it as failed (Cancelled) —
+        at once when it no longer runs (``pipeline`` names the run's pipeline for
+        that report; without it such an attempt is left alone)."""
         ...
 
     async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:

@@ -24,17 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
+from runner.events.auth import ReportKeys
 from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, StepFailed, StepPending
-from runner.executors.base import Publish
+from runner.executors.base import LOST_REASON, AttemptInfo, Publish
 from runner.executors.kubernetes_client import JobsApi, api_client
 from runner.executors.kubernetes_manifest import (
     SELECTOR,
@@ -59,6 +60,10 @@ from runner.store.base import ArtifactStore
 from runner.store.keys import log_key
 
 log = logging.getLogger(__name__)
+
+MISSING_GRACE_SECONDS = 5.0
+"""An attempt whose Job is in no list must stay missing this long before it is
+reported lost (a Job created a moment ago may not be listed yet)."""
 
 
 @dataclass
@@ -89,8 +94,11 @@ class KubernetesExecutor:
         sweep_seconds: float = 1.0,
         watch_timeout_seconds: int = 300,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        keys: ReportKeys | None = None,
     ) -> None:
         self.settings = settings
+        self.keys = keys
+        """Derives each attempt's report token (None: steps report unsigned)."""
         self.publish = publish
         self.store = store
         self.sweep_seconds = sweep_seconds
@@ -106,6 +114,8 @@ class KubernetesExecutor:
         self.launched = 0
         """Jobs this executor created (a 409 adoption does not count)."""
         self.adopted = 0
+        self._missing: dict[str, datetime] = {}
+        """Attempts the controller asked about whose Job was in no list, since when."""
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -158,7 +168,10 @@ class KubernetesExecutor:
 
     async def launch(self, request: StepRequest) -> str:
         await self.start()
-        body = build_job(request, self.settings)
+        token = None
+        if self.keys is not None:
+            token = self.keys.attempt_token(request.run_id, request.step, request.attempt)
+        body = build_job(request, self.settings, token)
         name = body["metadata"]["name"]
         ref = attempt_of(body)
         assert ref is not None
@@ -169,7 +182,15 @@ class KubernetesExecutor:
         self._attempts.setdefault(name, _Attempt(ref=ref, job=name))
         return str(name)
 
-    async def stop(self, run_id: str, step: str, attempt: int, launch_id: str | None) -> None:
+    async def stop(
+        self,
+        run_id: str,
+        step: str,
+        attempt: int,
+        launch_id: str | None,
+        *,
+        pipeline: str | None = None,
+    ) -> None:
         await self.start()
         name = launch_id or job_name(run_id, step, attempt)
         current = self._attempts.get(name)
@@ -177,7 +198,16 @@ class KubernetesExecutor:
             job = await self.api.read_job(name)
             ref = attempt_of(job) if job is not None else None
             if ref is None:
-                return  # never started, or already gone: nothing runs
+                if pipeline is None:
+                    return
+                # Never started, or already gone: nothing runs, so the cancel is done.
+                gone = AttemptRef(run_id=run_id, pipeline=pipeline, step=step, attempt=attempt)
+                await self._report(
+                    _Attempt(ref=gone, job=name, done=True),
+                    ErrorInfo(reason="Cancelled",
+                              message=f"step '{step}' was cancelled (its Job {name} was gone)"),
+                )  # fmt: skip
+                return
             current = self._attempts.setdefault(name, _Attempt(ref=ref, job=name))
         current.stopping = True
         await self.api.delete_job(name)
@@ -190,6 +220,44 @@ class KubernetesExecutor:
                     message=f"step '{step}' was stopped on request (Job {name} deleted)",
                 ),
             )
+
+    async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:
+        """Report attempts whose Job no longer exists (deleted, or expired by its TTL
+        while no controller watched) as lost; the watches handle all the others."""
+        await self.wait_synced()
+        now = self.clock()
+        asked = set()
+        for info in attempts:
+            name = job_name(info.run_id, info.step, info.attempt)
+            asked.add(name)
+            if name in self._attempts:
+                self._missing.pop(name, None)
+                continue
+            since = self._missing.setdefault(name, now)
+            if (now - since).total_seconds() < MISSING_GRACE_SECONDS:
+                continue
+            job = await self.api.read_job(name)
+            if job is not None:  # listed late: watch it like any other
+                self._missing.pop(name, None)
+                await self._on_job("ADDED", job)
+                continue
+            del self._missing[name]
+            ref = AttemptRef(run_id=info.run_id, pipeline=info.pipeline, step=info.step,
+                             attempt=info.attempt, traceparent=info.traceparent,
+                             tracestate=info.tracestate)  # fmt: skip
+            current = _Attempt(ref=ref, job=name, done=True)
+            log.warning("attempt %s: its Job %s is gone and it never reported", info.key, name)
+            await self._report(
+                current,
+                ErrorInfo(
+                    reason=LOST_REASON,
+                    message=f"step '{info.step}' attempt {info.attempt}: its Job {name} no "
+                    "longer exists (deleted, or expired while no controller watched) and the "
+                    "step never reported; it is relaunched",
+                ),
+            )
+        for name in set(self._missing) - asked:  # reported meanwhile: forget it
+            del self._missing[name]
 
     def pending_detail(self, run_id: str, step: str, attempt: int) -> Pending | None:
         """Why the attempt's pod is not running yet (e.g. no node has the GPU), if so."""

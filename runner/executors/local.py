@@ -130,7 +130,15 @@ class LocalExecutor:
         self._spawn(self._supervise(attempt), f"local-step:{launch_id}")
         return launch_id
 
-    async def stop(self, run_id: str, step: str, attempt: int, launch_id: str | None) -> None:
+    async def stop(
+        self,
+        run_id: str,
+        step: str,
+        attempt: int,
+        launch_id: str | None,
+        *,
+        pipeline: str | None = None,
+    ) -> None:
         key = f"{run_id}/{step}/{attempt}"
         current = self._attempts.get(key)
         if current is not None:
@@ -151,8 +159,11 @@ class LocalExecutor:
                 key,
             )
         # Whatever ran is gone now (or is watched): the watch reports it as cancelled.
-        info = AttemptInfo(run_id=run_id, pipeline=_pipeline_of(state_dir), step=step,
-                           attempt=attempt, launch_id=launch_id)  # fmt: skip
+        pipeline = pipeline or _pipeline_of(state_dir)
+        if pipeline is None:
+            return  # nothing is known of it: nothing runs here
+        info = AttemptInfo(run_id=run_id, pipeline=pipeline, step=step, attempt=attempt,
+                           launch_id=launch_id)  # fmt: skip
         if not state_dir.is_dir():
             await self._report_failure(info, _cancelled(step, "it had not started"), None)
             return
@@ -418,12 +429,12 @@ def _mark_reported(state_dir: Path) -> None:
         files.write_private(state_dir / REPORTED_MARKER, "failed")
 
 
-def _pipeline_of(state_dir: Path) -> str:
+def _pipeline_of(state_dir: Path) -> str | None:
     """The pipeline an attempt belongs to, from its request file (for reports)."""
     try:
         return StepRequest.read(state_dir / files.REQUEST).pipeline
     except (OSError, ValueError):
-        return "unknown"
+        return None
 
 
 def _cancelled(step: str, how: str) -> ErrorInfo:

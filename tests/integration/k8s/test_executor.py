@@ -164,10 +164,16 @@ async def test_stop_deletes_the_job_and_reports_cancelled(executors, cluster: Fa
     assert cluster.api.items("pods", NAMESPACE) == []
     [failed] = failures(published)
     assert failed.error.reason == "Cancelled"
-    # A controller that never launched it can stop it too; an unknown attempt is a no-op.
+    # A controller that never launched it can stop it too. An attempt with no Job
+    # is reported cancelled at once (nothing runs: the cancel must complete), and
+    # left alone when not even its pipeline is known.
     other, other_published = await executors()
     await other.stop(request.run_id, "nothing", 1, None)
     assert other_published.events == []
+    await other.stop(request.run_id, "nothing", 1, None, pipeline=request.pipeline)
+    [gone] = failures(other_published)
+    assert gone.error.reason == "Cancelled"
+    assert "was gone" in gone.error.message
 
 
 async def test_a_job_deleted_by_someone_else_is_reported_lost(
