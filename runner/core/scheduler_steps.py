@@ -34,6 +34,12 @@ from runner.events.models import (
 
 CANCELLED_REASON = "Cancelled"
 """``ErrorInfo.reason`` of a step stopped on purpose: never retried."""
+LOST_REASONS = frozenset({"Lost", "NodeLost"})
+"""Reasons of an attempt that died with its machine or while no controller
+watched it: not the step's fault, so it is relaunched at once."""
+LOST_RELAUNCHES = 3
+"""How many lost attempts of one step are relaunched before the step fails
+(bounded, so a step that takes its machine down cannot loop forever)."""
 
 
 def current_step(tr: Transition, name: str, attempt: int) -> StepState | None:
@@ -128,16 +134,25 @@ def on_failed(tr: Transition, name: str, event: Event) -> None:
         step.error = error
         tr.finish(name, StepStatus.CANCELLED, event.time)
         settle(tr, name)
-    elif error.reason != CANCELLED_REASON and data.attempt < task.task.retry.max_attempts:
+    elif error.reason in LOST_REASONS and step.lost < LOST_RELAUNCHES:
+        step.lost += 1
+        _retry(tr, name, data.attempt, error, delay=0.0)
+    elif (
+        error.reason != CANCELLED_REASON and data.attempt - step.lost < task.task.retry.max_attempts
+    ):
         _retry(tr, name, data.attempt, error)
     else:
         fail(tr, name, error, at=event.time)
 
 
-def _retry(tr: Transition, name: str, failed_attempt: int, error: ErrorInfo) -> None:
-    delay = tr.plan.task_of_step(name).task.retry.delay(failed_attempt)
-    retry_at = tr.now + timedelta(seconds=delay)
+def _retry(
+    tr: Transition, name: str, failed_attempt: int, error: ErrorInfo, delay: float | None = None
+) -> None:
+    """Relaunch after the retry policy's backoff (``delay`` overrides it)."""
     step = tr.state.steps[name]
+    if delay is None:
+        delay = tr.plan.task_of_step(name).task.retry.delay(failed_attempt - step.lost)
+    retry_at = tr.now + timedelta(seconds=delay)
     step.error = error
     step.retry_at = retry_at
     step.launch_id = None

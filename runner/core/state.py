@@ -105,6 +105,9 @@ class StepState(BaseModel):
     cached: bool = False
     guarded_error: ErrorInfo | None = None
     """Exit handlers only: the first failure among the steps they guard."""
+    lost: int = 0
+    """Attempts lost to the machine or the controller (reason ``Lost``/``NodeLost``),
+    relaunched without counting against the step's retry policy."""
 
 
 class LoopState(BaseModel):
