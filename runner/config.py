@@ -33,6 +33,7 @@ from pydantic_core import PydanticUndefined, to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runner.errors import ConfigError
+from runner.privacy import redact_url, url_credentials
 from runner.spec.models import Toleration
 
 __all__ = [
@@ -93,6 +94,36 @@ class NatsSettings(BaseSettings):
     """KV bucket holding run state."""
     connect_timeout_seconds: float = 5.0
     """How long to try to reach the server before giving up."""
+
+    def step_env(self, url: str | None = None) -> dict[str, str]:
+        """The ``RUNNER_NATS_*`` environment a step needs to connect as this client does.
+
+        Holds secrets (a password or token, also one taken from the user-info
+        of ``url``, default :attr:`url`): for a child process's environment
+        only, never for a file or a Job spec. Like nats-py, explicit
+        credentials win over the URL's.
+        """
+        env: dict[str, str] = {}
+        if self.user:
+            env["RUNNER_NATS_USER"] = self.user
+        if self.password is not None:
+            env["RUNNER_NATS_PASSWORD"] = self.password.get_secret_value()
+        if self.token is not None:
+            env["RUNNER_NATS_TOKEN"] = self.token.get_secret_value()
+        user, password = url_credentials(url if url is not None else self.url or "")
+        if user is not None and not ((self.user and self.password) or self.token):
+            if password is None:
+                env["RUNNER_NATS_TOKEN"] = user
+            else:
+                env["RUNNER_NATS_USER"], env["RUNNER_NATS_PASSWORD"] = user, password
+        files = {
+            "CREDS_FILE": self.creds_file,
+            "TLS_CA": self.tls_ca,
+            "TLS_CERT": self.tls_cert,
+            "TLS_KEY": self.tls_key,
+        }
+        env.update({f"RUNNER_NATS_{k}": str(v) for k, v in files.items() if v is not None})
+        return env
 
 
 class StoreSettings(BaseSettings):
@@ -377,7 +408,10 @@ def _config_error(
     elif origin == "flag":
         origin = "command-line flag"
     value = error.get("input")
-    shown = "***" if field and _is_secret(cls, field) else repr(value)
+    if field and _is_secret(cls, field):
+        shown = "***"
+    else:
+        shown = repr(redact_url(value) if isinstance(value, str) else value)
     return ConfigError(
         f"setting '{name}' = {shown} from {origin} is invalid: {error['msg']}; fix it there"
     )

@@ -22,6 +22,7 @@ from runner.config import Settings
 from runner.errors import RunnerError
 from runner.lifecycle.scheduler import Scheduler
 from runner.local import LocalStack
+from runner.privacy import redact_url, restrict_umask
 from runner.triggers import TriggerService
 
 
@@ -89,9 +90,10 @@ async def _until_stopped(stop: asyncio.Event, controller: asyncio.Task[None] | N
 
 def main() -> None:
     """``python -m runner.service``: serve with settings from the environment."""
+    restrict_umask()  # what it writes under the home is the owner's only
 
     def ready(stack: LocalStack) -> None:
-        print(f"runner controller ready; NATS at {stack.nats_url}", flush=True)
+        print(f"runner controller ready; NATS at {redact_url(stack.nats_url or '?')}", flush=True)
 
     asyncio.run(serve(Settings(), on_ready=ready))
     sys.exit(0)

@@ -25,6 +25,7 @@ from nats.aio.client import Client
 
 from runner.config import NatsSettings
 from runner.errors import BusUnavailableError, ConfigError
+from runner.privacy import redact_url
 
 __all__ = ["open_connection", "redact_url", "scrub", "secrets_of", "tls_context"]
 
@@ -34,16 +35,6 @@ _FIX = (
     "start it (`runner up` starts the embedded server) or point NATS_URL / "
     "RUNNER_NATS_URL at a running nats-server with JetStream enabled"
 )
-
-
-def redact_url(url: str) -> str:
-    """``nats://user:pw@host:4222,nats://h2`` -> ``nats://host:4222,nats://h2``."""
-    return ",".join(_redact_one(part.strip()) for part in url.split(","))
-
-
-def _redact_one(url: str) -> str:
-    scheme, sep, rest = url.rpartition("://")
-    return f"{scheme}{sep}{rest.rpartition('@')[2]}"
 
 
 def secrets_of(settings: NatsSettings, url: str) -> list[str]:

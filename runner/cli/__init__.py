@@ -15,11 +15,17 @@ def main() -> None:
     """Console-script entry point.
 
     Usage mistakes (an unknown option, a missing argument) are reported like
-    every other user mistake: one ``error:`` line and exit status 2.
+    every other user mistake: one ``error:`` line and exit status 2. Files the
+    command creates are owner-only (umask 077).
     """
     import typer
 
     from runner.cli.app import app
+    from runner.privacy import restrict_umask
+
+    # Everything this command (and a nats-server or step it starts) creates
+    # under the home is the owner's only: files 0600, directories 0700.
+    restrict_umask()
 
     try:
         code = app(prog_name="runner", standalone_mode=False)

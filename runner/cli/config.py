@@ -1,7 +1,8 @@
 """``runner config show`` and ``runner config docs``: the settings as resolved, and their reference.
 
 ``show`` prints the effective settings after flags, environment and
-``runner.toml`` are layered (secrets as ``***``). ``docs`` prints the
+``runner.toml`` are layered (secrets as ``***``, URLs without their
+user-info: ``nats://user:pw@host`` shows as ``nats://host``). ``docs`` prints the
 Markdown table of every setting that ``docs/configuration.md`` embeds; a
 test checks the two agree.
 """
@@ -27,6 +28,7 @@ from runner.cli.options import (
     build_settings,
 )
 from runner.config import SettingInfo, Settings, describe_settings
+from runner.privacy import redact_url
 
 __all__ = ["reference_markdown", "register"]
 
@@ -43,7 +45,7 @@ def show_command(
     config: ConfigOption = None,
     log_level: LogLevelOption = None,
 ) -> None:
-    """Print the effective settings (secrets hidden)."""
+    """Print the effective settings (secrets and URL credentials hidden)."""
     with user_errors():
         settings = build_settings(
             home=home,
@@ -63,14 +65,30 @@ def show_command(
 
 
 def effective(settings: Settings) -> dict[str, Any]:
-    """``{"home": ..., "nats.url": ..., "store.uri": ...}`` in reference order."""
+    """``{"home": ..., "nats.url": ..., "store.uri": ...}`` in reference order, safe to show.
+
+    Secrets are ``***``; any URL-valued setting (the NATS URL, the store URI,
+    the S3 endpoint) is shown without its user-info.
+    """
     values: dict[str, Any] = {}
     for info in describe_settings():
         value = _value(settings, info.key)
         values[info.key] = "***" if isinstance(value, SecretStr) else to_jsonable_python(value)
     values["home"] = str(settings.home.resolve())
     values["store.uri"] = settings.store_uri()  # the default spelled out
-    return values
+    if values["nats.url"]:  # nats-py also takes `user:pw@host:4222`, with no scheme
+        values["nats.url"] = redact_url(values["nats.url"])
+    return {key: _redacted(value) for key, value in values.items()}
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_url(value) if "://" in value else value
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    return value
 
 
 def _value(settings: Settings, key: str) -> Any:

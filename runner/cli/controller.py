@@ -27,6 +27,7 @@ from runner.cli.options import (
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.local import LocalStack
+from runner.privacy import redact_url
 from runner.probes import probe_server
 from runner.service import serve
 
@@ -83,8 +84,8 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     def on_ready(stack: LocalStack) -> None:
         stacks.append(stack)
         typer.echo(
-            f"runner controller ready: executor {settings.executor}, NATS {stack.nats_url}, "
-            f"store {stack.store.uri}"
+            f"runner controller ready: executor {settings.executor}, "
+            f"NATS {redact_url(stack.nats_url or '?')}, store {redact_url(stack.store.uri)}"
         )
 
     if port == 0:

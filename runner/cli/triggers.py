@@ -36,6 +36,7 @@ from runner.cli.stack import open_stack
 from runner.config import Settings
 from runner.errors import ValidationError
 from runner.lifecycle.registry import PipelineRegistry
+from runner.privacy import redact_url
 from runner.service import serve
 from runner.store.listing import S3BucketLister
 from runner.triggers import (
@@ -344,7 +345,9 @@ def triggers_command(
 
 
 def _ready(stack: Any) -> None:
-    typer.echo(f"runner triggers: serving triggers and sinks on NATS {stack.nats_url}")
+    typer.echo(
+        f"runner triggers: serving triggers and sinks on NATS {redact_url(stack.nats_url or '?')}"
+    )
     typer.echo("ready: press Ctrl-C to stop")
 
 

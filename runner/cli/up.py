@@ -28,6 +28,7 @@ from runner.cli.stack import check_executor, read_up, remove_up, write_up
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.local import LocalStack
+from runner.privacy import make_private_dir
 from runner.service import serve
 
 __all__ = ["register"]
@@ -57,9 +58,10 @@ def up_command(
         if running is not None:
             raise ConfigError(
                 f"`runner up` already runs for {home_dir} (pid {running.pid}, NATS "
-                f"{running.nats_url}): use it, or stop it first (Ctrl-C in its terminal)"
+                f"{redact_url(running.nats_url)}): use it, or stop it first "
+                "(Ctrl-C in its terminal)"
             )
-        home_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(home_dir)
         try:
             asyncio.run(serve(settings, on_ready=lambda stack: _ready(settings, stack)))
         finally:

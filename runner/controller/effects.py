@@ -17,6 +17,7 @@ from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, StepCached, StepFailed, StepLaunched
 from runner.executors.base import Executor
+from runner.privacy import redact_url
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.manifests import lookup
@@ -42,7 +43,9 @@ class Effects:
         self.bus = bus
         self.store = store
         self.executor = executor
-        self.step_nats_url = step_nats_url
+        # Steps get the URL without credentials (requests are written down);
+        # the executor hands them the credentials through their environment.
+        self.step_nats_url = redact_url(step_nats_url) if step_nats_url else None
         self.step_env = dict(step_env or {})
         self.tracing = tracing or RunTracer()
         self.cache_hits = 0

@@ -8,8 +8,10 @@ from :class:`~runner.config.KubernetesSettings`; resources, timeout and the
 task's own ``set_kubernetes()`` options come from the spec.
 
 Credentials never appear in a Job: the step gets them through ``envFrom`` on
-the configured Secret. The step request travels base64-encoded in
-``RUNNER_STEP_REQUEST`` (references only, never secrets).
+the configured Secret (``RUNNER_NATS_USER`` / ``RUNNER_NATS_PASSWORD`` or
+``RUNNER_NATS_TOKEN``, ``AWS_*``). The step request travels base64-encoded in
+``RUNNER_STEP_REQUEST`` (references only, never secrets); the NATS URL in it
+and in ``NATS_URL`` has no user-info, even if the controller's has.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 
 from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
+from runner.privacy import redact_url
 from runner.spec.models import Toleration
 from runner.step.request import REQUEST_ENV, StepRequest
 
@@ -209,13 +212,16 @@ def _env(request: StepRequest) -> list[dict[str, str]]:
     values["PYTHONUNBUFFERED"] = "1"
     values["RUNNER_STORE"] = request.store_uri
     values["RUNNER_WORK_DIR"] = WORK_DIR
-    if request.nats_url:
-        values["NATS_URL"] = request.nats_url
+    # A Job spec is readable by whoever may list Jobs: no user-info in the URL
+    # (StepRequest strips it; model_copy would not re-check, hence here again).
+    nats_url = redact_url(request.nats_url) if request.nats_url else None
+    if nats_url:
+        values["NATS_URL"] = nats_url
     if request.traceparent:
         values["TRACEPARENT"] = request.traceparent
     if request.tracestate:
         values["TRACESTATE"] = request.tracestate
-    pod_request = request.model_copy(update={"state_dir": REPORT_DIR})
+    pod_request = request.model_copy(update={"state_dir": REPORT_DIR, "nats_url": nats_url})
     values[REQUEST_ENV] = pod_request.to_env_value()
     return [{"name": k, "value": v} for k, v in values.items()]
 

@@ -2,6 +2,9 @@
 
 import sys
 
+from runner.privacy import restrict_umask
 from runner.step.main import main
 
+# Outputs, logs and traces the step writes under the home are the owner's only.
+restrict_umask()
 sys.exit(main())

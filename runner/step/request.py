@@ -1,10 +1,12 @@
 """The contract between an executor and the step process it starts.
 
-An executor serialises a :class:`StepRequest` (a file for local processes,
-an environment variable for Kubernetes Jobs); the step process reads it back.
-It carries references only — never credentials: the step reads those from
-its own environment (``AWS_*``, ``NATS_*``), which an executor fills from a
-Secret or inherits.
+An executor serialises a :class:`StepRequest` (a 0600 file for local
+processes, an environment variable for Kubernetes Jobs); the step process
+reads it back. It carries references only — never credentials: the step
+reads those from its own environment (``AWS_*``, ``RUNNER_NATS_*``), which an
+executor fills from a Secret or passes to the process it starts. URLs in it
+(the NATS URL, the controller's step settings) are stripped of their
+user-info on construction, whoever builds the request.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runner.events.models import ArtifactRef, CodeRef
+from runner.privacy import redact_url, write_private
 from runner.spec.models import ComponentSpec, TaskSpec
 
 REQUEST_ENV = "RUNNER_STEP_REQUEST"
@@ -40,7 +43,8 @@ class StepRequest(BaseModel):
     code: CodeRef | None = None
     store_uri: str
     nats_url: str | None = None
-    """Where to publish step events; credentials come from the environment."""
+    """Where to publish step events, without user-info: credentials come from the
+    step's environment (``RUNNER_NATS_USER`` / ``RUNNER_NATS_PASSWORD`` / ``RUNNER_NATS_TOKEN``)."""
     cache_key: str | None = None
     traceparent: str | None = None
     tracestate: str | None = None
@@ -48,6 +52,16 @@ class StepRequest(BaseModel):
     """Non-secret settings the step process needs (e.g. the S3 endpoint)."""
     state_dir: str | None = None
     """Local executor only: where the step records that it reported."""
+
+    @field_validator("nats_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str | None) -> str | None:
+        return redact_url(value) if value else value
+
+    @field_validator("env")
+    @classmethod
+    def _no_credentials_in_env(cls, value: dict[str, str]) -> dict[str, str]:
+        return {k: redact_url(v) if "://" in v else v for k, v in value.items()}
 
     def to_env_value(self) -> str:
         return base64.b64encode(self.model_dump_json().encode()).decode()
@@ -57,7 +71,8 @@ class StepRequest(BaseModel):
         return cls.model_validate_json(base64.b64decode(value))
 
     def write(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=1))
+        """Write the request to ``path``, readable by its owner only (mode 0600)."""
+        write_private(path, self.model_dump_json(indent=1))
 
     @classmethod
     def read(cls, path: Path) -> StepRequest:

@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.trace import Tracer
 
 from runner.errors import ConfigError
+from runner.privacy import redact_url
 from runner.telemetry.config import Export, TelemetrySettings
 from runner.telemetry.files import JsonLinesExporter
 
@@ -104,7 +105,7 @@ class ProcessTelemetry:
             log.warning(
                 "spans not exported within %gs (is the collector at %s up?); dropping them",
                 self.settings.flush_timeout,
-                self.settings.endpoint,
+                redact_url(self.settings.endpoint or "?"),
             )
 
 
