@@ -6,6 +6,10 @@ when it started that private server itself (no ``runner up`` stack serves
 this home, no external NATS is configured) — runs a local executor and an
 in-process controller until it is closed. History
 (events, run states, cache, artifacts) persists across invocations.
+
+A server it started is supervised: if it dies it is started again on the
+same port (clients reconnect by themselves); a server left by a killed
+command (its owner is dead) is stopped and replaced, never adopted.
 """
 
 from __future__ import annotations
@@ -13,14 +17,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from runner.bus import EmbeddedNats, connect, discover
 from runner.bus.base import Bus
+from runner.bus.server_record import read_record
 from runner.config import Settings
 from runner.controller.controller import Controller
+from runner.errors import BusError, BusUnavailableError
 from runner.executors.local import LocalExecutor
+from runner.privacy import make_private_dir, split_credentials
 from runner.store.base import ArtifactStore
 from runner.store.factory import open_store
 from runner.telemetry.tracer import RunTracer, start_run_tracer
@@ -29,6 +38,9 @@ if TYPE_CHECKING:
     from runner.executors.kubernetes import KubernetesExecutor
 
 log = logging.getLogger(__name__)
+
+RESTART_WAIT_SECONDS = 20.0
+"""How long a command waits for another process's embedded server to come back."""
 
 
 class LocalStack:
@@ -44,6 +56,7 @@ class LocalStack:
         self.executor: LocalExecutor | KubernetesExecutor | None = None
         self.controller: Controller | None = None
         self._controller_task: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
         self.tracing: RunTracer | None = None
 
     @property
@@ -62,10 +75,18 @@ class LocalStack:
         return self._controller_task
 
     @property
+    def supervisor_task(self) -> asyncio.Task[None] | None:
+        """The task keeping the embedded server alive (None when this stack started none);
+        it ends with a :class:`~runner.errors.BusError` when it gave up."""
+        return self._supervisor
+
+    @property
     def controller_running(self) -> bool:
-        """Whether the in-process controller is consuming (read by the health probes)."""
-        task = self._controller_task
-        return task is not None and not task.done()
+        """Whether the in-process controller is consuming (read by the health probes);
+        not once the embedded server it depends on could not be kept running."""
+        task, supervisor = self._controller_task, self._supervisor
+        server_lost = supervisor is not None and supervisor.done()
+        return task is not None and not task.done() and not server_lost
 
     async def __aenter__(self) -> LocalStack:
         try:
@@ -85,13 +106,17 @@ class LocalStack:
 
     async def _start(self) -> None:
         home = self.settings.home.resolve()
-        home.mkdir(parents=True, exist_ok=True)
+        make_private_dir(home)  # 0700: what is under it is the owner's only
         url = self.settings.nats.url
         if url is None:
-            url = discover(home / "nats")
+            url = await _owned_server(home / "nats")
         if url is None:
+            # start() stops an orphan left by a killed command first.
             self.embedded = EmbeddedNats(home / "nats")
             url = await self.embedded.start()
+            self._supervisor = asyncio.create_task(
+                _supervise(self.embedded), name="nats-supervisor"
+            )
         self.nats_url = url
         self._bus = await connect(self.settings.nats, url=url)
         await self._bus.ensure_streams()
@@ -119,6 +144,8 @@ class LocalStack:
 
     async def _start_controller(self, url: str) -> None:
         self.tracing = start_run_tracer(self.settings.home, executor=self.settings.executor)
+        # Step requests are written down: URLs with credentials stay out of them.
+        step_env, secret_env = split_credentials({**self.step_env(), **self.tracing.step_env()})
         if self.settings.executor == "kubernetes":
             from runner.executors.kubernetes import KubernetesExecutor  # its client is heavy
 
@@ -132,13 +159,15 @@ class LocalStack:
                 store=self.store,
                 publish=self.bus.publish,
                 settings=self.settings.local,
+                # Credentials go to the step's environment, never into its request.
+                secret_env={**secret_env, **self.settings.nats.step_env(url)},
             )
         self.controller = Controller(
             bus=self.bus,
             store=self.store,
             executor=self.executor,
             step_nats_url=url,
-            step_env={**self.step_env(), **self.tracing.step_env()},
+            step_env=step_env,
             tracing=self.tracing,
         )
         self._controller_task = asyncio.create_task(self.controller.run(), name="controller")
@@ -173,5 +202,35 @@ class LocalStack:
             await self._store.close()
         if self._bus is not None:
             await self._bus.close()
+        if self._supervisor is not None:  # before the server: a stop is no crash
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
         if self.embedded is not None:
             await self.embedded.stop()
+
+
+async def _owned_server(data_dir: Path) -> str | None:
+    """The URL of the embedded server another live runner process owns for this
+    home; waits while that owner restarts it. ``None``: no such server (none at
+    all, or an orphan — the caller starts its own, which replaces it)."""
+    deadline = time.monotonic() + RESTART_WAIT_SECONDS
+    while (url := discover(data_dir)) is None:
+        record = read_record(data_dir)
+        if record is None or not record.owner_alive():
+            return None
+        if time.monotonic() > deadline:
+            raise BusUnavailableError(
+                f"the embedded nats-server of {data_dir.parent} (owned by pid "
+                f"{record.owner.pid}) has been down for {RESTART_WAIT_SECONDS:g}s: wait for "
+                f"that process to restart it, or stop it (pid {record.owner.pid}) and try again"
+            )
+        await asyncio.sleep(0.1)
+    return url
+
+
+async def _supervise(server: EmbeddedNats) -> None:
+    try:
+        await server.supervise()
+    except BusError as exc:
+        log.error("%s", exc)  # the owner (serve(), `runner run`) ends because of it
+        raise

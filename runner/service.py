@@ -6,7 +6,9 @@ and the cron schedules (:class:`~runner.lifecycle.scheduler.Scheduler`),
 until SIGINT or SIGTERM, then shuts down in phases (triggers and sinks,
 stop fetching, finish in-flight events, stop the executor, close clients,
 stop the embedded server). ``runner triggers`` serves triggers and sinks
-alone (``controller=False``).
+alone (``controller=False``). The service ends with :class:`ServiceError`
+when its controller dies or its embedded nats-server cannot be kept running
+(the stack restarts a dead server; this is when it gave up).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from runner.triggers import TriggerService
 
 
 class ServiceError(RunnerError):
-    """The long-lived service cannot go on (its controller died)."""
+    """The long-lived service cannot go on (its controller or its nats-server died)."""
 
 
 async def serve(
@@ -61,24 +63,34 @@ async def serve(
                 await edges.enter_async_context(Scheduler(stack.bus))
             if on_ready is not None:
                 on_ready(stack)
-            await _until_stopped(stop, stack.controller_task)
+            await _until_stopped(stop, stack.controller_task, stack.supervisor_task)
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
 
 
-async def _until_stopped(stop: asyncio.Event, controller: asyncio.Task[None] | None) -> None:
-    """Wait for a stop request — or for the controller to die, which is an error:
-    a service that says "ready" while nothing drives runs would hang every run."""
+async def _until_stopped(
+    stop: asyncio.Event,
+    controller: asyncio.Task[None] | None,
+    server: asyncio.Task[None] | None = None,
+) -> None:
+    """Wait for a stop request — or for the controller to die, or the supervisor of
+    the embedded nats-server to give up, which are errors: a service that says
+    "ready" while nothing drives runs would hang every run."""
     stopping = asyncio.create_task(stop.wait(), name="serve-stop")
     watched: set[asyncio.Task[Any]] = {stopping}
-    if controller is not None:
-        watched.add(controller)
+    watched.update(task for task in (controller, server) if task is not None)
     try:
         await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
         await asyncio.gather(stopping, return_exceptions=True)
+    if server is not None and server.done() and not stop.is_set():
+        error = None if server.cancelled() else server.exception()
+        raise ServiceError(
+            f"the embedded nats-server could not be kept running ({error or 'stopped'}); "
+            "the service stops"
+        )
     if controller is not None and controller.done() and not stop.is_set():
         error = None if controller.cancelled() else controller.exception()
         cause = f"{type(error).__name__}: {error}" if error else "it returned"

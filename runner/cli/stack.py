@@ -3,15 +3,16 @@
 Commands open a :class:`~runner.local.LocalStack`: it uses ``--nats`` /
 ``NATS_URL`` when set, else the embedded nats-server a ``runner up`` (or
 another command) is running for the home, else starts a private one. The
-``<home>/up.json`` marker (pid and NATS URL of a live ``runner up``) lets a
-command say which of these it is using, and stops a second ``runner up`` on
-the same home.
+``<home>/up.json`` marker (pid, start time, boot id and NATS URL of a live
+``runner up``) lets a command say which of these it is using, and stops a
+second ``runner up`` on the same home. A marker or a server record whose
+process is gone (``kill -9``; a reused pid has another start time) is stale:
+it blocks nothing, and the orphaned server is stopped by the next stack.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import time
@@ -19,9 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.bus import discover, redact_url
+from runner.bus.server_record import read_record
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.local import LocalStack
+from runner.process_identity import ProcessIdentity
 
 __all__ = [
     "UP_MARKER",
@@ -53,21 +56,22 @@ def read_up(home: Path) -> UpInfo | None:
     """The ``runner up`` serving ``home``, if its process is still alive."""
     try:
         raw = json.loads((home / UP_MARKER).read_text())
-        info = UpInfo(pid=int(raw["pid"]), nats_url=str(raw["nats_url"]))
-        started = raw.get("started")
+        identity = ProcessIdentity.from_json(raw)
+        url = raw["nats_url"]
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return info if _same_process(info.pid, started) else None
+    if identity is None or not isinstance(url, str) or not identity.alive():
+        return None  # gone, or its pid now belongs to another process
+    return UpInfo(pid=identity.pid, nats_url=url)
 
 
 def write_up(home: Path, nats_url: str) -> None:
-    pid = os.getpid()
     path = home / UP_MARKER
     tmp = path.with_suffix(".tmp")
     # 0600: an external NATS URL may carry user:password@.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps({"pid": pid, "nats_url": nats_url, "started": _start_time(pid)}))
+        fh.write(json.dumps({**ProcessIdentity.current().to_json(), "nats_url": nats_url}))
     tmp.replace(path)
 
 
@@ -86,13 +90,18 @@ def shared_stack_url(settings: Settings) -> str | None:
     return up.nats_url if up is not None else None
 
 
-async def wait_for_private_server(settings: Settings, grace: float = PRIVATE_SERVER_GRACE) -> None:
-    """Make sure no other command's private server is in the way of a new run.
+async def wait_for_private_server(
+    settings: Settings, grace: float = PRIVATE_SERVER_GRACE, *, for_up: bool = False
+) -> None:
+    """Make sure no other command's private server is in the way of a new run
+    (or, ``for_up``, of a new ``runner up``).
 
     A server in the home that no ``runner up`` owns belongs to another command
     (a ``runner run``, or a ``status`` reading history) and stops with it: a
     run submitted there would lose its controller, or its server, midway. A
     short-lived reader is waited for; a long one is an error with the fix.
+    A server whose command was killed is no obstacle: :func:`discover` does
+    not return it, and the new stack stops it.
     """
     if shared_stack_url(settings) is not None:
         return
@@ -100,11 +109,13 @@ async def wait_for_private_server(settings: Settings, grace: float = PRIVATE_SER
     deadline = time.monotonic() + grace
     while (url := discover(data_dir)) is not None:
         if time.monotonic() > deadline:
+            record = read_record(data_dir)
+            owner = f"pid {record.owner.pid}" if record is not None else "still running"
+            share = "" if for_up else ", or start `runner up` so that commands share one stack"
             raise ConfigError(
                 f"the embedded NATS of {settings.home.resolve()} ({url}) belongs to another "
-                "runner command that is still running (another `runner run`, or a --follow): "
-                "wait for it to end, use another --home, or start `runner up` so that "
-                "commands share one stack"
+                f"runner command ({owner}: another `runner run`, or a --follow): wait for it "
+                f"to end, use another --home{share}"
             )
         await asyncio.sleep(0.1)
 
@@ -143,28 +154,13 @@ def describe_stack(stack: LocalStack) -> str:
         return "private nats-server and in-process controller (stop with the command)"
     if stack.controller is not None:
         return f"in-process controller on NATS {url}"
-    up = read_up(stack.settings.home.resolve())
+    home = stack.settings.home.resolve()
+    up = read_up(home)
     if up is not None and stack.embedded is None and up.nats_url == stack.nats_url:
         return f"the `runner up` stack (pid {up.pid}) at {url}"
+    record = read_record(home / "nats")
+    if stack.embedded is None and record is not None and record.url == stack.nats_url:
+        return (
+            f"the private nats-server of another runner command (pid {record.owner.pid}) at {url}"
+        )
     return f"NATS {url}"
-
-
-def _same_process(pid: int, started: object) -> bool:
-    """``pid`` is alive and, where /proc tells, is the process that wrote the marker
-    (a reused PID has another start time)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    now = _start_time(pid)
-    return started is None or now is None or now == started
-
-
-def _start_time(pid: int) -> int | None:
-    """The process start time from /proc (clock ticks since boot); None elsewhere."""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return int(stat.rsplit(")", 1)[1].split()[19])
-    return None

@@ -5,6 +5,11 @@ nats-server pid) and a ``ready`` line, then runs until Ctrl-C / SIGTERM and
 stops cleanly (controller, executor, clients, then the server it started):
 exit status 0. While it runs, ``runner run`` in the same home (or with
 ``NATS_URL`` set to its URL) submits to it instead of starting its own.
+
+The nats-server it starts is supervised (restarted on the same port if it
+dies; exit status 2 when that keeps failing). A server left behind by a
+killed command is stopped and replaced, and said so; a server of another
+command that is still running is waited for, then refused.
 """
 
 from __future__ import annotations
@@ -24,7 +29,13 @@ from runner.cli.options import (
     StoreOption,
     build_settings,
 )
-from runner.cli.stack import check_executor, read_up, remove_up, write_up
+from runner.cli.stack import (
+    check_executor,
+    read_up,
+    remove_up,
+    wait_for_private_server,
+    write_up,
+)
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.local import LocalStack
@@ -63,21 +74,34 @@ def up_command(
             )
         make_private_dir(home_dir)
         try:
-            asyncio.run(serve(settings, on_ready=lambda stack: _ready(settings, stack)))
+            asyncio.run(_serve(settings))
         finally:
             remove_up(home_dir)
     typer.echo("runner up: stopped")
 
 
+async def _serve(settings: Settings) -> None:
+    # A live private server of another command would vanish with it: never serve on it.
+    await wait_for_private_server(settings, for_up=True)
+    await serve(settings, on_ready=lambda stack: _ready(settings, stack))
+
+
 def _ready(settings: Settings, stack: LocalStack) -> None:
     write_up(settings.home.resolve(), stack.nats_url or "")
     url = redact_url(stack.nats_url or "?")  # never print credentials
-    server = (
-        f"nats-server pid {stack.embedded.pid}"
-        if stack.embedded is not None
-        else "external nats-server"
-    )
+    if stack.embedded is not None:
+        server = f"nats-server pid {stack.embedded.pid}, restarted if it dies"
+    elif settings.nats.url:
+        server = "external nats-server"
+    else:  # another command's: wait_for_private_server lost a race with it
+        server = "nats-server of another runner command; it stops with that command"
     typer.echo(f"runner up: home {settings.home.resolve()}")
+    replaced = stack.embedded.replaced if stack.embedded is not None else None
+    if replaced is not None:
+        typer.echo(
+            f"  stopped an orphaned nats-server (pid {replaced.server.pid}) left by a killed "
+            f"runner command (pid {replaced.owner.pid})"
+        )
     typer.echo(f"  NATS:  {url}  ({server}; export NATS_URL={url} for other tools)")
     typer.echo(f"  store: {stack.store.uri}")
     typer.echo("ready: runs in this home go to this stack; press Ctrl-C to stop")

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from runner.bus.base import Bus, Delivery, header_value
+from runner.bus.base import Bus, Consumer, Delivery, header_value
 from runner.bus.dead_letters import log_reason, redelivery_delay
 from runner.controller.effects import Effects
 from runner.controller.plans import PlanCache, SpecUnavailableError
@@ -37,20 +37,25 @@ from runner.core import (
     decide,
     pending_actions,
 )
-from runner.errors import ConflictError, RunnerError
+from runner.core.actions import launch_action_id
+from runner.core.state import StepStatus
+from runner.errors import BusUnavailableError, ConflictError, RunnerError
+from runner.events.auth import ReportKeys
 from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, RunFailed, RunRequested
-from runner.executors.base import Executor
+from runner.executors.base import AttemptInfo, Executor
 from runner.lifecycle.index import RunIndex, RunSummary
 from runner.store.base import ArtifactStore
-from runner.telemetry.ids import adopt_run_request
+from runner.telemetry.ids import adopt_run_request, attempt_trace
 from runner.telemetry.tracer import RunTracer
 
 log = logging.getLogger(__name__)
 
 CAS_ATTEMPTS = 20
 DEFAULT_DURABLE = "runner-controller"
+FULL_RECONCILE_EVERY = 6
+"""Every this many reconcile passes, runs other controllers drove are checked too."""
 
 
 @dataclass
@@ -59,6 +64,7 @@ class ControllerStats:
     dead_lettered: int = 0
     conflicts: int = 0
     actions: int = 0
+    reconciles: int = 0
     by_reason: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -77,6 +83,8 @@ class Controller:
         batch: int = 128,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         tracing: RunTracer | None = None,
+        keys: ReportKeys | None = None,
+        reconcile_seconds: float = 10.0,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -88,6 +96,9 @@ class Controller:
         self.index = RunIndex(bus)
         """Run summaries for ``runner runs list``, written when a run changes status."""
         self.tracing = tracing or RunTracer()
+        self.keys = keys
+        """Verifies step reports (and signs ours); None accepts unsigned reports."""
+        self.reconcile_seconds = reconcile_seconds
         self.effects = Effects(
             bus=bus,
             store=store,
@@ -95,26 +106,40 @@ class Controller:
             step_nats_url=step_nats_url,
             step_env=step_env,
             tracing=self.tracing,
+            keys=keys,
         )
         self.stats = ControllerStats()
         self._stopping = asyncio.Event()
         self._timers: dict[str, asyncio.Task[None]] = {}
         self.ready = asyncio.Event()
         """Set once the consumer exists and recovery is done."""
+        self.caught_up = asyncio.Event()
+        """Set once a fetch found nothing waiting: the backlog is applied."""
+        self._active_runs: set[str] = set()
+        """Unfinished runs this controller applied events to (reconciled every pass)."""
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def run(self) -> None:
         """Consume until :meth:`stop`; in-flight events finish before it returns."""
         consumer = await self.bus.pull_consumer(self.durable)
+        reconciler: asyncio.Task[None] | None = None
         try:
-            await self.recover()
+            attempts = await self.recover()
             self.ready.set()
+            reconciler = asyncio.create_task(
+                self._reconcile_loop(attempts), name="controller-reconcile"
+            )
             while not self._stopping.is_set():
-                deliveries = await consumer.fetch(self.batch, timeout=0.5)
+                deliveries = await self._fetch(consumer)
                 if deliveries:
                     await self.process(deliveries)
+                else:
+                    self.caught_up.set()
         finally:
+            if reconciler is not None:
+                reconciler.cancel()
+                await asyncio.gather(reconciler, return_exceptions=True)
             await self._cancel_timers()
             await consumer.close()
 
@@ -122,20 +147,106 @@ class Controller:
         """Ask :meth:`run` to stop after the batch in hand."""
         self._stopping.set()
 
-    async def recover(self) -> None:
+    async def _fetch(self, consumer: Consumer) -> list[Delivery]:
+        """The next batch; a NATS outage is waited out (logged once), never fatal.
+
+        The client reconnects by itself (and ``runner up`` restarts its server);
+        until then each try fails fast. :meth:`stop` still ends the wait."""
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None
+        while True:
+            try:
+                deliveries = await consumer.fetch(self.batch, timeout=0.5)
+            except BusUnavailableError as exc:
+                if down_since is None:
+                    down_since = loop.time()
+                    log.warning("controller: NATS unavailable, retrying until it is back: %s", exc)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), timeout=0.5)
+                except TimeoutError:
+                    continue
+                return []
+            if down_since is not None:
+                log.info("controller: NATS is back after %.1fs", loop.time() - down_since)
+            return deliveries
+
+    async def recover(self) -> list[AttemptInfo]:
         """Perform what a previous controller decided but did not finish; bring the
-        run index up to date (it may have missed a status change in a crash)."""
+        run index up to date (it may have missed a status change in a crash).
+
+        Returns the attempts the run states say are launched or running, for the
+        first reconcile pass."""
         summaries = []
+        attempts: list[AttemptInfo] = []
         for run_id in await self.states.run_ids():
             loaded = await self.states.load(run_id)
-            if loaded is not None:
-                summaries.append(RunSummary.from_state(loaded[0]))
-            if loaded is not None and pending_actions(loaded[0]):
+            if loaded is None:
+                continue
+            summaries.append(RunSummary.from_state(loaded[0]))
+            attempts += self._attempts_of(loaded[0])
+            if pending_actions(loaded[0]):
                 await self._flush_outbox(loaded[0], loaded[1])
         try:
             await self.index.backfill(summaries)
         except RunnerError as exc:
             log.warning("could not update the run index: %s", exc)
+        return attempts
+
+    # -- reconciliation -------------------------------------------------------------
+
+    async def _reconcile_loop(self, first: list[AttemptInfo]) -> None:
+        """Ask the executor about every attempt believed running: at start (once the
+        backlog is applied, so reports already in the stream count) and periodically.
+        An attempt that died unwatched is reported ``Lost`` by the executor."""
+        await self.caught_up.wait()
+        await self._reconcile(first)
+        passes = 0
+        while True:
+            await asyncio.sleep(self.reconcile_seconds)
+            passes += 1
+            try:
+                runs = set(self._active_runs)
+                if passes % FULL_RECONCILE_EVERY == 0:
+                    runs |= {s.run_id for s in await self.index.scan() if not s.status.terminal}
+                attempts: list[AttemptInfo] = []
+                for run_id in sorted(runs):
+                    loaded = await self.states.load(run_id)
+                    if loaded is None or loaded[0].status.terminal:
+                        self._active_runs.discard(run_id)
+                        continue
+                    attempts += self._attempts_of(loaded[0])
+                await self._reconcile(attempts)
+            except RunnerError as exc:  # the bus or the store is away: next pass
+                log.warning("reconcile pass failed: %s", exc)
+
+    async def _reconcile(self, attempts: list[AttemptInfo]) -> None:
+        self.stats.reconciles += 1
+        try:
+            await self.effects.executor.reconcile(attempts)
+        except RunnerError as exc:
+            log.warning("reconcile of %d attempt(s) failed: %s", len(attempts), exc)
+
+    def _attempts_of(self, state: RunState) -> list[AttemptInfo]:
+        """Attempts of ``state`` that were launched and have not reported an end."""
+        if state.status.terminal:
+            return []
+        self._active_runs.add(state.run_id)
+        queued = {a.id for a in state.outbox if isinstance(a, LaunchStep)}
+        found = []
+        for name, attempt in state.active.items():
+            step = state.steps.get(name)
+            if step is None or step.status not in (StepStatus.LAUNCHING, StepStatus.RUNNING):
+                continue  # waiting for a retry: nothing runs yet
+            if launch_action_id(state.run_id, name, attempt) in queued:
+                continue  # not launched yet: the outbox will do it
+            trace = attempt_trace(state, name, attempt, step.started_at or self.clock())
+            found.append(
+                AttemptInfo(
+                    run_id=state.run_id, pipeline=state.pipeline, step=name, attempt=attempt,
+                    launch_id=step.launch_id, traceparent=trace[0], tracestate=trace[1],
+                )
+            )  # fmt: skip
+        return found
 
     # -- events ----------------------------------------------------------------------
 
@@ -179,6 +290,10 @@ class Controller:
             rejected: list[tuple[Delivery, str]] = []
             spans = self.tracing.batch()
             for delivery, event in items:
+                forged = self.keys.verify(event) if self.keys is not None else None
+                if forged is not None:
+                    rejected.append((delivery, forged))
+                    continue
                 plan = await self._plan_for(state, event)
                 if plan is None:
                     rejected.append((delivery, self._why_no_plan(state, event)))
@@ -205,6 +320,10 @@ class Controller:
             spans.emit()  # only the controller whose write won ends these spans
             if state.status is not was:
                 await self.index.record(state)
+            if state.status.terminal:
+                self._active_runs.discard(run_id)
+            else:
+                self._active_runs.add(run_id)
             return state, revision, rejected
         raise ConflictError(f"run {run_id}: state kept changing under {CAS_ATTEMPTS} attempts")
 
