@@ -6,32 +6,46 @@ then exactly one of ``step.succeeded`` / ``step.failed`` (with the exception
 type, message and the traceback's tail), writes the cache manifest, and exits
 0 on success, 1 when the step failed and reported it, 2 when it could not
 even report.
+
+The component runs on the process's main thread, so it may install signal
+handlers (a SIGTERM handler that saves a checkpoint when the attempt is
+stopped); the handlers it installs are undone when it returns. A component
+that calls ``sys.exit()`` or is interrupted is reported as failed like one
+that raised. The step's own I/O (NATS, the store) runs on an event loop in a
+helper thread (:mod:`runner.step.loop`), started after the request is read.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import importlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.errors import RunnerError, StepError
 from runner.events.models import MAX_INLINE_VALUE_BYTES, ArtifactRef, ErrorInfo
 from runner.spec.models import ArtifactKind, IOKind, canonical_json
 from runner.step.artifacts import download_inputs, output_path, upload_outputs
+from runner.step.loop import IoLoop
 from runner.step.report import Reporter
 from runner.step.request import StepRequest
 from runner.telemetry.step import StepTracing
+
+if TYPE_CHECKING:
+    from runner.store.base import ArtifactStore
 
 log = logging.getLogger("runner.step")
 
@@ -47,7 +61,8 @@ class _UserCodeFailed(Exception):
         self.error = error
 
 
-async def run_step(request: StepRequest) -> int:
+def run_step(request: StepRequest) -> int:
+    """Run one attempt: the user's code on this (the main) thread, the step's I/O beside it."""
     tracing = StepTracing.start(
         run_id=request.run_id,
         step=request.step,
@@ -56,64 +71,69 @@ async def run_step(request: StepRequest) -> int:
         tracestate=request.tracestate,
     )
     try:
-        return await _run_step(request, tracing)
+        with IoLoop() as io:
+            return _run_step(request, tracing, io)
     finally:
         tracing.shutdown()  # after the outcome is reported: flushing never delays it
 
 
-async def _run_step(request: StepRequest, tracing: StepTracing) -> int:
-    reporter = await Reporter.connect(request)
+def _run_step(request: StepRequest, tracing: StepTracing, io: IoLoop) -> int:
+    reporter = io.call(Reporter.connect(request))
     started = time.monotonic()
     try:
-        await reporter.started(host=socket.gethostname(), pid=os.getpid())
+        io.call(reporter.started(host=socket.gethostname(), pid=os.getpid()))
         try:
-            outputs, values = await _execute(request, tracing)
+            outputs, values = _execute(request, tracing, io)
         except _UserCodeFailed as failure:
-            await reporter.failed(failure.error, time.monotonic() - started)
+            io.call(reporter.failed(failure.error, time.monotonic() - started))
             return 1
         except RunnerError as exc:
             error = ErrorInfo(reason="StepError", message=str(exc), type=type(exc).__name__)
-            await reporter.failed(error, time.monotonic() - started)
+            io.call(reporter.failed(error, time.monotonic() - started))
             return 1
-        await reporter.succeeded(outputs, values, time.monotonic() - started)
+        io.call(reporter.succeeded(outputs, values, time.monotonic() - started))
         return 0
     finally:
-        await reporter.close()
+        io.call(reporter.close())
 
 
-async def _execute(
-    request: StepRequest, tracing: StepTracing
+def _execute(
+    request: StepRequest, tracing: StepTracing, io: IoLoop
 ) -> tuple[dict[str, ArtifactRef], dict[str, Any]]:
-    from runner.store.factory import open_store
-
-    store = open_store(request.store_uri)
+    store = io.call(_open_store(request.store_uri))
     work = Path(tempfile.mkdtemp(prefix="runner-step-", dir=os.environ.get("RUNNER_WORK_DIR")))
     try:
         with tracing.span("fetch inputs", artifacts=len(request.artifacts)):
             if request.code is not None:
-                await _activate_code(store, request)
-            inputs = await download_inputs(store, work, request.artifacts)
-        # Current while the component runs (to_thread copies the context): user spans nest.
+                io.call(_activate_code(store, request))
+            inputs = io.call(download_inputs(store, work, request.artifacts))
+        # The user's code runs right here, on the main thread, inside this span: its spans nest.
         with tracing.span(f"run {request.component.name}", component=request.component.name):
             if request.component.kind == "container":
                 metadata: dict[str, dict[str, Any]] = {}
                 values: dict[str, Any] = {}
-                await asyncio.to_thread(_run_container, request, work, inputs)
+                _run_container(request, work, inputs)
             else:
-                values, metadata = await asyncio.to_thread(_call_python, request, work, inputs)
+                values, metadata = _call_python(request, work, inputs)
             _check_inline(request, values)
         with tracing.span("upload outputs"):
-            outputs = await upload_outputs(
+            outputs = io.call(upload_outputs(
                 store, work, run_id=request.run_id, step=request.step,
                 component=request.component, metadata=metadata,
-            )  # fmt: skip
+            ))  # fmt: skip
         if request.cache_key:
             with tracing.span("write cache manifest"):
-                await _write_manifest(store, request, outputs, values)
+                io.call(_write_manifest(store, request, outputs, values))
         return outputs, values
     finally:
-        await store.close()
+        io.call(store.close())
         shutil.rmtree(work, ignore_errors=True)
+
+
+async def _open_store(uri: str) -> ArtifactStore:
+    from runner.store.factory import open_store
+
+    return open_store(uri)  # on the loop: an async client binds to the loop it starts on
 
 
 async def _activate_code(store: Any, request: StepRequest) -> None:
@@ -175,15 +195,40 @@ def _call_python(
     from runner.dsl.invoke import call_component
 
     assert request.component.entrypoint is not None
-    definition = _load_component(request.component.entrypoint)
-    artifacts = _artifact_objects(request, work, inputs)
-    try:
-        values = call_component(definition, dict(request.parameters), artifacts)
-    except Exception as exc:
-        raise _UserCodeFailed(_error_from_exception(exc)) from exc
+    component = request.component.name
+    with _signal_handlers_restored():
+        try:
+            definition = _load_component(request.component.entrypoint)
+        except (SystemExit, KeyboardInterrupt) as exc:  # at import: a script's argparse...
+            raise _UserCodeFailed(_error_from_exception(exc, component)) from exc
+        artifacts = _artifact_objects(request, work, inputs)
+        try:
+            values = call_component(definition, dict(request.parameters), artifacts)
+        except BaseException as exc:  # sys.exit() and Ctrl-C too: the step still reports
+            raise _UserCodeFailed(_error_from_exception(exc, component)) from exc
     outputs = {o.name for o in request.component.outputs if o.kind is IOKind.ARTIFACT}
     metadata = {name: dict(artifacts[name].metadata) for name in outputs}
     return values, metadata
+
+
+@contextmanager
+def _signal_handlers_restored() -> Iterator[None]:
+    """The handlers a component installs are its own: once it returns, ours are back.
+
+    A SIGTERM while the step uploads outputs ends the process as it did
+    before the component ran, instead of calling a handler of code that is done.
+    """
+    saved = {sig: signal.getsignal(sig) for sig in _CATCHABLE_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                with contextlib.suppress(OSError, ValueError):
+                    signal.signal(sig, handler)
+
+
+_CATCHABLE_SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 
 
 def _run_container(request: StepRequest, work: Path, inputs: dict[str, Path | list[Path]]) -> None:
@@ -218,14 +263,32 @@ def _run_container(request: StepRequest, work: Path, inputs: dict[str, Path | li
         )
 
 
-def _error_from_exception(exc: BaseException) -> ErrorInfo:
+def _error_from_exception(exc: BaseException, component: str) -> ErrorInfo:
     lines = traceback.format_exception(exc)
-    tail = "".join(lines).splitlines()[-TRACEBACK_TAIL_LINES:]
+    tail = "\n".join("".join(lines).splitlines()[-TRACEBACK_TAIL_LINES:])[-8000:]
+    if isinstance(exc, SystemExit):
+        code = exc.code
+        return ErrorInfo(
+            reason="SystemExit",
+            type=type(exc).__name__,
+            message=f"component '{component}' called sys.exit({code!r}): a component ends by "
+            "returning its outputs or by raising an exception, not by exiting the step process",
+            exit_code=code if isinstance(code, int) else None,
+            traceback=tail,
+        )
+    if isinstance(exc, KeyboardInterrupt):
+        return ErrorInfo(
+            reason="Interrupted",
+            type=type(exc).__name__,
+            message=f"component '{component}' was interrupted: KeyboardInterrupt "
+            "(SIGINT reached the step process)",
+            traceback=tail,
+        )
     return ErrorInfo(
         reason="Exception",
         type=type(exc).__name__,
         message=str(exc) or type(exc).__name__,
-        traceback="\n".join(tail)[-8000:],
+        traceback=tail,
     )
 
 
@@ -281,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: cannot read the step request: {exc}", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(run_step(request))
+        return run_step(request)
     except RunnerError as exc:
         print(f"error: step {request.step} could not report: {exc}", file=sys.stderr)
         return 2
