@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint unit integration e2e bench clean install
+.PHONY: run test lint unit integration e2e chaos bench clean install
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ integration: $(STAMP)
 
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
+
+# The fault suite (also part of `make test`); figures in tests/chaos/results/chaos.json.
+chaos: $(STAMP)
+	$(BIN)/pytest tests/chaos
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,0 +1,441 @@
+"""Fault-injection harness: a ``runner up`` stack in a scratch home, driven
+through the CLI as a user does, and killed the way machines die.
+
+:class:`Stack` starts ``runner up --home H`` in its own process group (its
+output to a log file outside the home), submits runs with ``runner run
+--detach``, reads them back with ``runner status RUN --json``, and finds
+every process that belongs to the home by scanning ``/proc`` — ``runner up``
+itself, its nats-server and the step processes (their command line or
+working directory names the home) — so that "kill everything" really is
+everything. Processes are only ever signalled by PID, and only while their
+start time is still the one seen in the scan (a PID can be reused).
+
+:class:`Ledger` reads what the steps of :mod:`tests.chaos.pipeline` wrote:
+the ground truth of how often each step really executed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.bus import EmbeddedNats
+from tests.chaos.pipeline import SOURCE, STEPS
+from tests.e2e.conftest import CLI, Result, clean_env
+from tests.fixtures.nats import run_in_thread
+
+UP_READY_SECONDS = 60.0
+RUN_DEADLINE = 60.0
+"""How long a run may take to reach its outcome after the fault (and restart)."""
+STATUS_EVERY = 5.0
+"""While the ledger shows no finished last step, ``runner status`` is asked this often
+(each call is a Python process: polling faster would steal the steps' CPU)."""
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A process seen in ``/proc``: its identity is the PID plus its start time."""
+
+    pid: int
+    start: int
+    argv: tuple[str, ...]
+
+    @property
+    def kind(self) -> str:
+        name = Path(self.argv[0]).name if self.argv else ""
+        if name == "nats-server":
+            return "nats-server"
+        if "runner.step" in self.argv:
+            return "step"
+        if "up" in self.argv:
+            return "runner up"
+        return "other"
+
+    def __str__(self) -> str:
+        return f"{self.kind} pid {self.pid}"
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks) of ``pid``, or None if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields[0], int(fields[19])
+
+
+def _mentions(value: str, home: str) -> bool:
+    return value == home or value.startswith(home + os.sep) or f"={home}" in value
+
+
+def scan(home: Path) -> list[Proc]:
+    """Live processes (zombies excluded) whose command line or cwd is in ``home``."""
+    root = str(home.resolve())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        try:
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        argv = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            cwd = ""
+        if not (any(_mentions(a, root) for a in argv) or _mentions(cwd, root)):
+            continue
+        stat = _stat(pid)
+        if stat is None or stat[0] in ("Z", "X"):
+            continue
+        found.append(Proc(pid, stat[1], argv))
+    return found
+
+
+def alive(proc: Proc) -> bool:
+    """Still running, and still the same process (not a reused PID, not a zombie)."""
+    stat = _stat(proc.pid)
+    return stat is not None and stat[1] == proc.start and stat[0] not in ("Z", "X")
+
+
+def signal_procs(procs: list[Proc], sig: signal.Signals = signal.SIGKILL) -> None:
+    """Send ``sig`` to each process by PID, if it is still the process that was scanned."""
+    for proc in procs:
+        if alive(proc):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, sig)
+
+
+def wait_gone(procs: list[Proc], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while any(alive(p) for p in procs):
+        if time.monotonic() > deadline:
+            left = ", ".join(str(p) for p in procs if alive(p))
+            pytest.fail(f"{what}: still running after {timeout}s: {left}")
+        time.sleep(0.05)
+
+
+# -- the ledger --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    run: str
+    step: str
+    attempt: str
+    pid: int
+    event: str
+    time: float
+
+
+@dataclass(frozen=True)
+class Ledger:
+    path: Path
+
+    def entries(self, run: str | None = None) -> list[Entry]:
+        if not self.path.exists():
+            return []
+        out = []
+        for line in self.path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) != 6:
+                continue  # a line being written right now
+            entry = Entry(parts[0], parts[1], parts[2], int(parts[3]), parts[4], float(parts[5]))
+            if run is None or entry.run == run:
+                out.append(entry)
+        return out
+
+    def executions(self, run: str) -> Counter[str]:
+        """How many times each step of ``run`` started executing."""
+        return Counter(e.step for e in self.entries(run) if e.event == "start")
+
+    def started(self, run: str, step: str) -> Entry | None:
+        """The latest start of ``step`` in ``run``."""
+        starts = [e for e in self.entries(run) if e.step == step and e.event == "start"]
+        return starts[-1] if starts else None
+
+    def ended(self, run: str, step: str) -> bool:
+        return any(e.step == step and e.event == "end" for e in self.entries(run))
+
+    def in_flight(self, run: str, at: float) -> str | None:
+        """The step of ``run`` that started last before ``at``: the one a fault at
+        ``at`` may have interrupted (its function, or its upload and report)."""
+        before = [e for e in self.entries(run) if e.event == "start" and e.time < at]
+        return before[-1].step if before else None
+
+    def audit(self, run: str, faults: list[float]) -> tuple[list[str], list[str]]:
+        """(problems, steps run twice) of ``run`` given the moments of its faults.
+
+        Every step runs at least once; none more than twice; a step runs twice
+        only if it was in flight at a fault."""
+        counts = self.executions(run)
+        allowed = {s for s in (self.in_flight(run, t) for t in faults) if s is not None}
+        problems = [f"step {s} never executed" for s in STEPS if counts[s] == 0]
+        problems += [f"step {s} executed {n} times" for s, n in counts.items() if n > 2]
+        twice = sorted(s for s, n in counts.items() if n == 2)
+        problems += [
+            f"step {s} executed twice but was not in flight at a fault "
+            f"(in flight: {', '.join(sorted(allowed)) or 'none'})"
+            for s in twice
+            if s not in allowed
+        ]
+        return problems, twice
+
+
+# -- the stack ---------------------------------------------------------------------------
+
+
+class StackDied(AssertionError):
+    pass
+
+
+@dataclass
+class Stack:
+    """One runner home, the ``runner up`` processes started on it, and what they printed."""
+
+    root: Path
+    env: dict[str, str] = field(default_factory=clean_env)
+    up: subprocess.Popen[bytes] | None = None
+    up_log: Path | None = None
+    starts: int = 0
+    transcript: list[Result] = field(default_factory=list)
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    settings_args: tuple[str, ...] = ()
+    """Extra settings flags every command gets (``--nats URL``)."""
+    external: EmbeddedNats | None = None
+
+    def __post_init__(self) -> None:
+        self.home = self.root / "home"
+        self.ledger = Ledger(self.root / "ledger.txt")
+        folder = self.root / "pipeline"
+        folder.mkdir(exist_ok=True)
+        self.pipeline = folder / "chaos_pipeline.py"
+        self.pipeline.write_text(SOURCE)
+
+    def start_external_nats(self, user: str | None = None, password: str | None = None) -> str:
+        """A nats-server outside the home (as on a cluster: it outlives any controller);
+        stopped by :meth:`cleanup`. Its ``nats://host:port`` URL, without credentials."""
+        self.external = EmbeddedNats(self.root / "external-nats", user=user, password=password)
+        return run_in_thread(self.external.start())
+
+    def external_alive(self) -> bool:
+        pid = self.external.pid if self.external is not None else None
+        stat = _stat(pid) if pid is not None else None
+        return stat is not None and stat[0] not in ("Z", "X")
+
+    def ensure_up(self) -> None:
+        """``runner up`` running: after a failed moment, clear the home and start it again."""
+        if self.up is None or self.up.poll() is not None:
+            self.kill()
+            self.start_up()
+
+    # -- commands --
+
+    def cli(self, *args: str, timeout: float = 60.0, env: dict[str, str] | None = None) -> Result:
+        argv = [*args, "--home", str(self.home), *self.settings_args]
+        try:
+            proc = subprocess.run(
+                [*CLI, *argv],
+                cwd=self.root,
+                env={**self.env, **(env or {})},
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            pytest.fail(f"runner {' '.join(argv)} did not finish within {timeout}s ({exc})")
+        result = Result(argv, proc.returncode, proc.stdout, proc.stderr)
+        self.transcript.append(result)
+        return result
+
+    def start_up(self, timeout: float = UP_READY_SECONDS) -> subprocess.Popen[bytes]:
+        """Start ``runner up`` (own process group) and wait for its ``ready`` line."""
+        self.starts += 1
+        self.up_log = self.root / f"up-{self.starts}.log"
+        with self.up_log.open("wb") as log:
+            self.up = subprocess.Popen(
+                [*CLI, "up", "--home", str(self.home), *self.settings_args],
+                cwd=self.root,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.children.append(self.up)
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith("ready") for line in self.up_output().splitlines()):
+            if self.up.poll() is not None:
+                pytest.fail(f"runner up exited {self.up.returncode} before ready:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"runner up not ready within {timeout}s:\n{self.tail()}")
+            time.sleep(0.05)
+        return self.up
+
+    def up_output(self) -> str:
+        return self.up_log.read_text(errors="replace") if self.up_log else ""
+
+    def tail(self, lines: int = 25) -> str:
+        return "\n".join(self.up_output().splitlines()[-lines:])
+
+    def check_up_alive(self) -> None:
+        if self.up is None or self.up.poll() is not None:
+            code = None if self.up is None else self.up.returncode
+            raise StackDied(f"runner up is gone (exit status {code}):\n{self.tail()}")
+
+    def submit(self, tag: str, seconds: float = 1.5) -> tuple[str, float]:
+        """Submit a run to the stack; its id and the wall-clock time it was submitted."""
+        result = self.cli(
+            "run", str(self.pipeline), "--detach", "--no-cache",
+            "-p", f"ledger={self.ledger.path}", "-p", f"tag={tag}", "-p", f"seconds={seconds}",
+        )  # fmt: skip
+        assert result.returncode == 0, result
+        return result.stdout.split()[0], time.time()
+
+    def status(self, run: str) -> dict[str, Any] | None:
+        result = self.cli("status", run, "--json", timeout=45)
+        if result.returncode != 0:
+            return None
+        record: dict[str, Any] = json.loads(result.stdout)
+        return record
+
+    def wait_for_run(
+        self, run: str, want: str = "succeeded", timeout: float = RUN_DEADLINE
+    ) -> dict[str, Any]:
+        """Wait for ``run`` to end as ``want``; fail at once if it ends otherwise or
+        ``runner up`` dies, and at the deadline if it is stuck.
+
+        The ledger is watched (cheap); ``runner status`` is asked when the last
+        step has finished, and every :data:`STATUS_EVERY` seconds otherwise."""
+        deadline = time.monotonic() + timeout
+        last: dict[str, Any] | None = None
+        asked = 0.0
+        while True:
+            self.check_up_alive()
+            now = time.monotonic()
+            if self.ledger.ended(run, STEPS[-1]) or now - asked > STATUS_EVERY:
+                asked = now
+                last = self.status(run)
+                status = last["status"] if last else None
+                if status == want:
+                    return last  # type: ignore[return-value]
+                if status in ("succeeded", "failed", "cancelled"):
+                    pytest.fail(f"run {run} ended {status}, not {want}: {describe(last)}")
+            if now > deadline:
+                pytest.fail(
+                    f"run {run} did not end {want} within {timeout}s (stuck): {describe(last)}\n"
+                    f"ledger: {self.ledger.executions(run)}\nrunner up said:\n{self.tail()}"
+                )
+            time.sleep(0.5 if self.ledger.ended(run, STEPS[-1]) else 0.1)
+
+    # -- faults --
+
+    def processes(self) -> list[Proc]:
+        return scan(self.home)
+
+    def kill(self, keep: tuple[str, ...] = ()) -> list[Proc]:
+        """SIGKILL every process of the home except the kinds in ``keep``, until none is left
+        (a process started while the first ones die is killed too). Returns what was killed."""
+        killed: list[Proc] = []
+        deadline = time.monotonic() + 15
+        while victims := [p for p in self.processes() if p.kind not in keep]:
+            signal_procs(victims)
+            killed += [p for p in victims if p not in killed]
+            if time.monotonic() > deadline:
+                pytest.fail(f"could not kill {', '.join(map(str, victims))} within 15s")
+            time.sleep(0.02)
+        wait_gone(killed, 10, "SIGKILLed processes")
+        self._reap()
+        return killed
+
+    def kill_everything(self) -> list[Proc]:
+        return self.kill()
+
+    def kill_controller_and_steps(self) -> list[Proc]:
+        return self.kill(keep=("nats-server",))
+
+    def nats_servers(self) -> list[Proc]:
+        return [p for p in self.processes() if p.kind == "nats-server"]
+
+    def _reap(self) -> None:
+        for child in self.children:
+            child.poll()  # collects the exit status of a dead child: no zombie left
+
+    def stop_up(self, sig: signal.Signals, timeout: float = 30.0) -> int:
+        """Send ``sig`` to ``runner up`` (by PID) and wait for it to exit."""
+        assert self.up is not None
+        self.up.send_signal(sig)
+        try:
+            return self.up.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"runner up did not exit within {timeout}s of {sig.name}:\n{self.tail()}")
+
+    def spawn(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+        """Start a helper process that :meth:`cleanup` ends (by PID)."""
+        proc = subprocess.Popen(argv, **kwargs)
+        self.children.append(proc)
+        return proc
+
+    def cleanup(self) -> None:
+        """Kill, by PID, everything of the home and every process this stack started."""
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+        for child in self.children:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=10)
+        for proc in scan(self.home):
+            signal_procs([proc])
+        if self.external is not None:
+            run_in_thread(self.external.stop())
+
+    # -- results --
+
+    def all_output(self) -> str:
+        """Everything every command and ``runner up`` printed."""
+        parts = [r.stdout + r.stderr for r in self.transcript]
+        parts += [p.read_text(errors="replace") for p in sorted(self.root.glob("up-*.log"))]
+        return "\n".join(parts)
+
+
+def describe(record: dict[str, Any] | None) -> str:
+    if record is None:
+        return "no status (runner status failed)"
+    steps = ", ".join(
+        f"{name} {s['status']} (attempts {s['attempts']})" for name, s in record["steps"].items()
+    )
+    return f"status {record['status']}, error {record.get('error')}; steps: {steps}"
+
+
+def sleep_until(moment: float) -> None:
+    """Wait for a wall-clock moment chosen for a fault (not a wait for a condition)."""
+    delay = moment - time.time()
+    if delay > 0:
+        time.sleep(delay)
+
+
+def wait_for_step(stack: Stack, run: str, step: str, timeout: float = RUN_DEADLINE) -> Entry:
+    """The ledger entry of ``step`` starting in ``run``."""
+    deadline = time.monotonic() + timeout
+    while (entry := stack.ledger.started(run, step)) is None:
+        stack.check_up_alive()
+        if time.monotonic() > deadline:
+            pytest.fail(f"step {step} of {run} did not start within {timeout}s:\n{stack.tail()}")
+        time.sleep(0.05)
+    return entry
