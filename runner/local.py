@@ -27,7 +27,11 @@ from runner.bus.base import Bus
 from runner.bus.server_record import read_record
 from runner.config import Settings
 from runner.controller.controller import Controller
+from runner.controller.keys import report_keys
 from runner.errors import BusError, BusUnavailableError
+from runner.events.auth import ReportKeys
+from runner.events.envelope import Event
+from runner.executors.base import Publish
 from runner.executors.local import LocalExecutor
 from runner.privacy import make_private_dir, split_credentials
 from runner.store.base import ArtifactStore
@@ -146,19 +150,22 @@ class LocalStack:
         self.tracing = start_run_tracer(self.settings.home, executor=self.settings.executor)
         # Step requests are written down: URLs with credentials stay out of them.
         step_env, secret_env = split_credentials({**self.step_env(), **self.tracing.step_env()})
+        keys = report_keys(self.settings, in_cluster=self._in_cluster())
+        publish = _signing(self.bus.publish, keys)  # what executors report is ours to vouch for
         if self.settings.executor == "kubernetes":
             from runner.executors.kubernetes import KubernetesExecutor  # its client is heavy
 
             self.executor = KubernetesExecutor(
-                settings=self.settings.kubernetes, publish=self.bus.publish, store=self.store
+                settings=self.settings.kubernetes, publish=publish, store=self.store, keys=keys
             )
             await self.executor.start()  # watch now: adopt Jobs a previous controller left
         else:
             self.executor = LocalExecutor(
                 home=self.settings.home,
                 store=self.store,
-                publish=self.bus.publish,
+                publish=publish,
                 settings=self.settings.local,
+                keys=keys,
                 # Credentials go to the step's environment, never into its request.
                 secret_env={**secret_env, **self.settings.nats.step_env(url)},
             )
@@ -169,6 +176,8 @@ class LocalStack:
             step_nats_url=url,
             step_env=step_env,
             tracing=self.tracing,
+            keys=keys,
+            reconcile_seconds=self.settings.controller.reconcile_seconds,
         )
         self._controller_task = asyncio.create_task(self.controller.run(), name="controller")
         ready = asyncio.create_task(self.controller.ready.wait())
@@ -179,6 +188,13 @@ class LocalStack:
             ready.cancel()
             await asyncio.gather(ready, return_exceptions=True)
             self._controller_task.result()  # re-raise why it stopped
+
+    def _in_cluster(self) -> bool:
+        if self.settings.executor != "kubernetes":
+            return False
+        from runner.executors.kubernetes_client import in_cluster  # its client is heavy
+
+        return in_cluster(self.settings.kubernetes)
 
     async def aclose(self) -> None:
         """Stop in phases: controller (finishing in-flight events), executor, clients, server."""
@@ -234,3 +250,12 @@ async def _supervise(server: EmbeddedNats) -> None:
     except BusError as exc:
         log.error("%s", exc)  # the owner (serve(), `runner run`) ends because of it
         raise
+
+
+def _signing(publish: Publish, keys: ReportKeys) -> Publish:
+    """``publish`` that signs step events as the controller's (executors report through it)."""
+
+    async def signed(event: Event) -> None:
+        await publish(keys.sign(event))
+
+    return signed

@@ -38,17 +38,18 @@ from runner.core import (
     pending_actions,
 )
 from runner.core.actions import launch_action_id
+from runner.core.scheduler_run import unloadable_run
 from runner.core.state import StepStatus
 from runner.errors import BusUnavailableError, ConflictError, RunnerError
 from runner.events.auth import ReportKeys
-from runner.events.envelope import Event, make_event
+from runner.events.envelope import Event
 from runner.events.kinds import EventKind
-from runner.events.models import ErrorInfo, RunFailed, RunRequested
+from runner.events.models import ErrorInfo, RunRequested
 from runner.executors.base import AttemptInfo, Executor
 from runner.lifecycle.index import RunIndex, RunSummary
 from runner.store.base import ArtifactStore
 from runner.telemetry.ids import adopt_run_request, attempt_trace
-from runner.telemetry.tracer import RunTracer
+from runner.telemetry.tracer import RunTracer, SpanBatch
 
 log = logging.getLogger(__name__)
 
@@ -290,23 +291,9 @@ class Controller:
             rejected: list[tuple[Delivery, str]] = []
             spans = self.tracing.batch()
             for delivery, event in items:
-                forged = self.keys.verify(event) if self.keys is not None else None
-                if forged is not None:
-                    rejected.append((delivery, forged))
-                    continue
-                plan = await self._plan_for(state, event)
-                if plan is None:
-                    rejected.append((delivery, self._why_no_plan(state, event)))
-                    continue
-                if state is None:  # a new run: its trace ids are fixed here, once
-                    event = adopt_run_request(event)
-                seen = spans.before(state, event)
-                decision = decide(state, event, plan, self.clock())
-                if decision.rejected:
-                    rejected.append((delivery, decision.rejected))
-                    continue
-                state = decision.state
-                spans.after(seen, state, plan)
+                state, why = await self._apply_one(state, event, spans)
+                if why is not None:
+                    rejected.append((delivery, why))
             if state is None:
                 return state, revision, rejected
             after = encode_state(state)
@@ -327,46 +314,52 @@ class Controller:
             return state, revision, rejected
         raise ConflictError(f"run {run_id}: state kept changing under {CAS_ATTEMPTS} attempts")
 
-    async def _plan_for(self, state: RunState | None, event: Event) -> Plan | None:
+    async def _apply_one(
+        self, state: RunState | None, event: Event, spans: SpanBatch
+    ) -> tuple[RunState | None, str | None]:
+        """Apply one event: the new state, and why the event was rejected (or None)."""
+        forged = self.keys.verify(event) if self.keys is not None else None
+        if forged is not None:
+            return state, forged
+        if state is None and event.kind is not EventKind.RUN_REQUESTED:
+            return state, f"unknown run {event.run_id!r}: no run.requested was recorded for it"
+        try:
+            plan = await self._plan_for(state, event)
+        except SpecUnavailableError as exc:
+            if state is None:  # the request is recorded, as a failed run saying why
+                error = ErrorInfo(reason="SpecUnavailable", message=str(exc))
+                return unloadable_run(event, error, self.clock()), None
+            if state.status.terminal:
+                return state, None  # a finished run: nothing an event could change
+            return state, f"the pipeline spec of run {state.run_id!r} cannot be loaded: {exc}"
+        if state is None:  # a new run: its trace ids are fixed here, once
+            event = adopt_run_request(event)
+        seen = spans.before(state, event)
+        decision = decide(state, event, plan, self.clock())
+        if decision.rejected:
+            return state, decision.rejected
+        spans.after(seen, decision.state, plan)
+        return decision.state, None
+
+    async def _plan_for(self, state: RunState | None, event: Event) -> Plan:
         if state is not None:
             return await self.plans.get(state.spec_uri, state.pipeline_digest)
-        if event.kind is not EventKind.RUN_REQUESTED:
-            return None
         data = event.data
         assert isinstance(data, RunRequested)
-        try:
-            return await self.plans.get(data.spec_uri, data.pipeline_digest)
-        except SpecUnavailableError as exc:
-            await self._fail_unloadable(event, str(exc))
-            return None
-
-    def _why_no_plan(self, state: RunState | None, event: Event) -> str:
-        if state is None and event.kind is not EventKind.RUN_REQUESTED:
-            return f"unknown run {event.run_id!r}: no run.requested was recorded for it"
-        return "the run's pipeline spec could not be loaded"
-
-    async def _fail_unloadable(self, event: Event, message: str) -> None:
-        failed = make_event(
-            EventKind.RUN_FAILED,
-            run_id=event.run_id,
-            pipeline=event.pipeline,
-            time=self.clock(),
-            data=RunFailed(error=ErrorInfo(reason="SpecUnavailable", message=message)),
-            traceparent=event.traceparent,
-            tracestate=event.tracestate,
-        )
-        await self.bus.publish(failed)
+        return await self.plans.get(data.spec_uri, data.pipeline_digest)
 
     # -- actions ---------------------------------------------------------------------
 
     async def _flush_outbox(self, state: RunState, revision: int) -> None:
-        plan = await self.plans.get(state.spec_uri, state.pipeline_digest)
+        plan: Plan | None = None  # loaded for launches only (a failed run may have none)
         done: list[str] = []
         now = self.clock()
         for action in pending_actions(state):
             if isinstance(action, LaunchStep) and action.not_before and action.not_before > now:
                 self._schedule(action, state.run_id, (action.not_before - now).total_seconds())
                 continue
+            if isinstance(action, LaunchStep) and plan is None:
+                plan = await self.plans.get(state.spec_uri, state.pipeline_digest)
             await self.effects.perform(action, state, plan)
             self.stats.actions += 1
             done.append(action.id)

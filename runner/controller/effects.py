@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 
 from runner.bus.base import Bus
 from runner.core import Action, LaunchStep, Plan, PublishEvent, RunState, StopStep
-from runner.events.envelope import make_event
+from runner.events.auth import ReportKeys
+from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, StepCached, StepFailed, StepLaunched
 from runner.executors.base import Executor
@@ -39,6 +40,7 @@ class Effects:
         step_nats_url: str | None,
         step_env: dict[str, str] | None = None,
         tracing: RunTracer | None = None,
+        keys: ReportKeys | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -48,16 +50,23 @@ class Effects:
         self.step_nats_url = redact_url(step_nats_url) if step_nats_url else None
         self.step_env = dict(step_env or {})
         self.tracing = tracing or RunTracer()
+        self.keys = keys
+        """Signs what the controller says about steps (verified when it comes back)."""
         self.cache_hits = 0
         self.launches = 0
 
-    async def perform(self, action: Action, state: RunState, plan: Plan) -> None:
+    async def perform(self, action: Action, state: RunState, plan: Plan | None) -> None:
+        """Perform ``action``; a launch needs the run's ``plan``."""
         if isinstance(action, PublishEvent):
-            await self.bus.publish(action.event)
+            await self.publish(action.event)
         elif isinstance(action, LaunchStep):
+            assert plan is not None, "a launch needs the run's plan"
             await self._launch(action, state, plan)
         elif isinstance(action, StopStep):
-            await self.executor.stop(action.run_id, action.step, action.attempt, action.launch_id)
+            await self.executor.stop(
+                action.run_id, action.step, action.attempt, action.launch_id,
+                pipeline=action.pipeline,
+            )  # fmt: skip
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"unknown action {action!r}")
 
@@ -155,4 +164,8 @@ class Effects:
             traceparent=trace[0],
             tracestate=trace[1],
         )
-        await self.bus.publish(event)
+        await self.publish(event)
+
+    async def publish(self, event: Event) -> None:
+        """Publish ``event`` signed as the controller's (step events only)."""
+        await self.bus.publish(self.keys.sign(event) if self.keys is not None else event)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from runner.core import Plan
-from runner.errors import PermanentError
+from runner.errors import PermanentError, TransientError
 from runner.spec.models import PipelineSpec
 from runner.store.base import ArtifactStore
 
@@ -35,6 +35,8 @@ class PlanCache:
         try:
             raw = await self.store.get_json(self.store.key_for(spec_uri))
             spec = PipelineSpec.model_validate(raw)
+        except TransientError:
+            raise  # the store is away for now: the event is redelivered, the run waits
         except Exception as exc:
             raise SpecUnavailableError(
                 f"cannot load the pipeline spec {spec_uri}: {exc}; was it submitted to this store?"

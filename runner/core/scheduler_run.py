@@ -14,15 +14,23 @@ from __future__ import annotations
 from datetime import datetime
 
 from runner.core import names
-from runner.core.actions import LaunchStep, StopStep, launch_action_id, stop_action_id
+from runner.core.actions import (
+    LaunchStep,
+    PublishEvent,
+    StopStep,
+    launch_action_id,
+    publish_action_id,
+    stop_action_id,
+)
 from runner.core.flow import ready, settle, skip
 from runner.core.plan import Plan, TaskPlan
 from runner.core.resolve import resolve_parameters
 from runner.core.state import LoopState, RunState, RunStatus, StepState, StepStatus
 from runner.core.transition import Transition
-from runner.events.envelope import Event
+from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import (
+    ErrorInfo,
     RunCancelled,
     RunCancelRequested,
     RunFailed,
@@ -77,6 +85,44 @@ def start_run(event: Event, plan: Plan, now: datetime) -> Transition:
             _ready_if_pending(tr, root)
     complete_if_done(tr)
     return tr
+
+
+def unloadable_run(event: Event, error: ErrorInfo, now: datetime) -> RunState:
+    """The record of a requested run whose pipeline spec cannot be loaded: failed at
+    once, with ``run.failed`` in its outbox — so ``runner status`` and the event
+    stream agree. No plan is needed (there is none to be had)."""
+    data = event.data
+    assert isinstance(data, RunRequested)
+    state = RunState(
+        run_id=event.run_id,
+        pipeline=event.pipeline,
+        pipeline_digest=data.pipeline_digest,
+        spec_uri=data.spec_uri,
+        code=data.code,
+        parameters=dict(data.parameters),
+        no_cache=data.no_cache,
+        experiment=data.experiment,
+        version=data.version,
+        requested_by=data.requested_by,
+        labels=dict(data.labels),
+        status=RunStatus.FAILED,
+        created_at=now,
+        finished_at=now,
+        error=error,
+        traceparent=event.traceparent,
+        tracestate=event.tracestate,
+    )
+    failed = make_event(
+        EventKind.RUN_FAILED,
+        run_id=state.run_id,
+        pipeline=state.pipeline,
+        data=RunFailed(error=error),
+        time=now,
+        traceparent=state.traceparent,
+        tracestate=state.tracestate,
+    )
+    state.outbox.append(PublishEvent(id=publish_action_id(failed), event=failed))
+    return state
 
 
 def _ready_if_pending(tr: Transition, name: str) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 
 from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
+from runner.events.auth import TOKEN_ENV
 from runner.privacy import redact_url
 from runner.spec.models import Toleration
 from runner.step.request import REQUEST_ENV, StepRequest
@@ -108,8 +109,13 @@ def attempt_of(obj: dict[str, Any]) -> AttemptRef | None:
         return None
 
 
-def build_job(request: StepRequest, settings: KubernetesSettings) -> dict[str, Any]:
-    """The Job manifest (a plain dict, as the API takes it) for one attempt."""
+def build_job(
+    request: StepRequest, settings: KubernetesSettings, token: str | None = None
+) -> dict[str, Any]:
+    """The Job manifest (a plain dict, as the API takes it) for one attempt.
+
+    ``token``: the attempt's report token (``RUNNER_ATTEMPT_TOKEN``), which only
+    vouches for this attempt's own reports."""
     name = job_name(request.run_id, request.step, request.attempt)
     labels = {
         MANAGED_BY: MANAGED_BY_VALUE,
@@ -132,7 +138,7 @@ def build_job(request: StepRequest, settings: KubernetesSettings) -> dict[str, A
         "ttlSecondsAfterFinished": settings.ttl_seconds_after_finished,
         "template": {
             "metadata": {"labels": labels, "annotations": annotations},
-            "spec": _pod_spec(request, settings),
+            "spec": _pod_spec(request, settings, token),
         },
     }
     if request.task.timeout_seconds:
@@ -157,12 +163,14 @@ def image_of(request: StepRequest, settings: KubernetesSettings) -> str:
     return request.task.image or container_image or component.image or settings.image
 
 
-def _pod_spec(request: StepRequest, settings: KubernetesSettings) -> dict[str, Any]:
+def _pod_spec(
+    request: StepRequest, settings: KubernetesSettings, token: str | None
+) -> dict[str, Any]:
     node_selector, tolerations = _placement(request, settings)
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,  # steps never call the Kubernetes API
-        "containers": [_container(request, settings)],
+        "containers": [_container(request, settings, token)],
         "volumes": [{"name": "work", "emptyDir": {}}],
     }
     if settings.service_account:
@@ -176,13 +184,15 @@ def _pod_spec(request: StepRequest, settings: KubernetesSettings) -> dict[str, A
     return pod
 
 
-def _container(request: StepRequest, settings: KubernetesSettings) -> dict[str, Any]:
+def _container(
+    request: StepRequest, settings: KubernetesSettings, token: str | None
+) -> dict[str, Any]:
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image_of(request, settings),
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["python", "-m", "runner.step"],
-        "env": _env(request),
+        "env": _env(request, token),
         "resources": _resources(request, settings),
         "terminationMessagePath": REPORT_PATH,
         "terminationMessagePolicy": "File",
@@ -204,8 +214,9 @@ def _container(request: StepRequest, settings: KubernetesSettings) -> dict[str, 
     return container
 
 
-def _env(request: StepRequest) -> list[dict[str, str]]:
-    """Non-secret env: the task's own, the controller's step settings, then ours."""
+def _env(request: StepRequest, token: str | None) -> list[dict[str, str]]:
+    """Non-secret env: the task's own, the controller's step settings, then ours
+    (the attempt token vouches for this attempt's reports only)."""
     values: dict[str, str] = {}
     values.update(request.task.env)
     values.update(request.env)
@@ -223,6 +234,8 @@ def _env(request: StepRequest) -> list[dict[str, str]]:
         values["TRACESTATE"] = request.tracestate
     pod_request = request.model_copy(update={"state_dir": REPORT_DIR, "nats_url": nats_url})
     values[REQUEST_ENV] = pod_request.to_env_value()
+    if token is not None:
+        values[TOKEN_ENV] = token
     return [{"name": k, "value": v} for k, v in values.items()]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from typing import Any, TypeVar
 
 from runner.config import NatsSettings
 from runner.errors import BusError, RunnerError, TransientError
+from runner.events.auth import TOKEN_ENV, sign
 from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ArtifactRef, ErrorInfo, StepFailed, StepStarted, StepSucceeded
@@ -46,6 +48,9 @@ class Reporter:
         self.request = request
         self.bus = bus
         self.deadline = deadline
+        # The attempt's report token: taken out of the environment so that the
+        # processes the component starts do not inherit it.
+        self._token = os.environ.pop(TOKEN_ENV, None)
 
     @classmethod
     async def connect(
@@ -101,6 +106,8 @@ class Reporter:
             traceparent=req.traceparent,
             tracestate=req.tracestate,
         )
+        if self._token:
+            event = sign(event, self._token)
         await retrying(f"publish {kind.value}", lambda: self.bus.publish(event), self.deadline)
 
     def _mark(self, outcome: str) -> None:

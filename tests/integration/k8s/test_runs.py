@@ -51,6 +51,26 @@ async def test_each_silent_death_is_reported_with_its_reason(
         job = job_name(handles[name].run_id, "victim", 1)
         await until(lambda j=job: cluster.running_pod(j), f"pod of {name} to run")
         fault(cluster.running_pod(job) or "")
+    # A pod lost with its node was not the step's fault: it is relaunched at once
+    # (without spending a retry), and the reason is kept.
+    lost = handles.pop("lost")
+
+    async def relaunched() -> bool:
+        state = await lost.state()
+        step = state.steps["victim"] if state is not None else None
+        return step is not None and step.attempt == 2 and step.lost == 1
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while not await relaunched():
+        assert asyncio.get_running_loop().time() < deadline, "the lost attempt was not relaunched"
+        await asyncio.sleep(0.1)
+    state = await lost.state()
+    assert state is not None
+    error = state.steps["victim"].error
+    assert error is not None
+    assert error.reason == "NodeLost"
+    assert "node no longer exists" in error.message
+    await lost.cancel()
     states = dict(
         zip(
             handles,
@@ -62,7 +82,6 @@ async def test_each_silent_death_is_reported_with_its_reason(
         "oom": ("hog", "OOMKilled", "out of memory"),
         "deadline": ("sleeper", "Timeout", "DeadlineExceeded"),
         "evicted": ("victim", "Evicted", "low on resource"),
-        "lost": ("victim", "NodeLost", "node no longer exists"),
         "crash": ("crasher", "ExitCode", "crasher-last-words"),
     }
     for func, (step, reason, words) in expected.items():

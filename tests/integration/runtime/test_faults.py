@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from pathlib import Path
@@ -96,7 +97,7 @@ async def test_timeout_kills_the_step(stack: LocalStack, calls: Path, write_pipe
     assert error.reason == "Timeout"
     # The executor records the attempt's pid (user code may not have run yet).
     pid_file = stack.settings.home / "executions" / handle.run_id / "sleepy" / "1" / "pid"
-    assert not _alive(int(pid_file.read_text()))
+    assert not _alive(json.loads(pid_file.read_text())["pid"])
 
 
 async def test_cancel_stops_running_steps(stack: LocalStack, calls: Path, write_pipeline) -> None:
