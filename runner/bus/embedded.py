@@ -73,6 +73,8 @@ CONFIG_FILE = "nats-server.conf"
 LOG_FILE = "nats-server.log"
 _POLL = 0.02
 _PR_SET_PDEATHSIG = 1
+PORT_RELEASE_SECONDS = 2.0
+"""How long a restart waits for the dead server's port to be free again."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ class EmbeddedNats:
 
         On failure the process is killed and left in ``_proc`` for the caller to reap."""
         if port is not None:
-            self._check_port_free(port)
+            await self._check_port_free(port)
         ports_dir = self.data_dir / "ports"
         ports_dir.mkdir(parents=True, exist_ok=True)
         for stale in ports_dir.glob("*.ports"):
@@ -193,19 +195,28 @@ class EmbeddedNats:
         server = ProcessIdentity.of(proc.pid) or ProcessIdentity(proc.pid, None, None)
         write_record(self.data_dir, ServerRecord(server, self._owner, url, self._port))
 
-    def _check_port_free(self, port: int) -> None:
-        with socket.socket() as probe:
-            # As nats-server (Go) binds: TIME_WAIT leftovers of the old server don't count.
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((self.host, port))
-            except OSError as exc:
-                raise BusError(
-                    f"cannot restart the embedded nats-server on {self.host}:{port}, the port "
-                    f"its clients know: it is taken by another process ({exc.strerror}); free "
-                    f"it (`ss -ltnp 'sport = :{port}'` shows who holds it) or stop and start "
-                    "`runner up` again (it then picks a free port)"
-                ) from None
+    async def _check_port_free(self, port: int) -> None:
+        # The old server's last threads may still hold the socket for a moment
+        # after it is reported dead: wait briefly before calling the port taken.
+        deadline = time.monotonic() + PORT_RELEASE_SECONDS
+        while True:
+            with socket.socket() as probe:
+                # As nats-server (Go) binds: TIME_WAIT leftovers don't count.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind((self.host, port))
+                    return
+                except OSError as exc:
+                    if time.monotonic() > deadline:
+                        why = exc.strerror
+                        break
+            await asyncio.sleep(0.05)
+        raise BusError(
+            f"cannot restart the embedded nats-server on {self.host}:{port}, the port "
+            f"its clients know: it is taken by another process ({why}); free it "
+            f"(`ss -ltnp 'sport = :{port}'` shows who holds it) or stop and start "
+            "`runner up` again (it then picks a free port)"
+        )
 
     def _spawn(self, config: Path, ports_dir: Path) -> subprocess.Popen[bytes]:
         # Popen, not asyncio's subprocess: the process must not belong to one
