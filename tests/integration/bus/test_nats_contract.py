@@ -8,8 +8,8 @@ import nats.errors
 import pytest
 from nats.js import JetStreamContext
 
-from runner.bus import Bus
-from runner.events import DEAD_LETTER_SUBJECT
+from runner.bus import Bus, NatsBus
+from runner.bus.streams import DEAD_LETTER_SUBJECTS, dead_letter_stream_name
 from tests.unit.bus.contract import BusContract
 
 pytestmark = pytest.mark.integration
@@ -21,7 +21,7 @@ class TestNatsBus(BusContract):
         self.js = jetstream
 
     async def dead_letters(self, bus: Bus) -> list[tuple[str, bytes, Mapping[str, str]]]:
-        sub = await self.js.pull_subscribe(DEAD_LETTER_SUBJECT)
+        sub = await self.js.pull_subscribe(DEAD_LETTER_SUBJECTS)
         try:
             msgs = await sub.fetch(10, timeout=2.0)
         except nats.errors.TimeoutError:
@@ -29,3 +29,10 @@ class TestNatsBus(BusContract):
         finally:
             await sub.unsubscribe()
         return [(m.subject, m.data, m.headers or {}) for m in msgs]
+
+    async def remove_dead_letter_stream(self, bus: Bus) -> None:
+        assert isinstance(bus, NatsBus)
+        await self.js.delete_stream(dead_letter_stream_name(bus.settings))
+
+    async def restore_dead_letter_stream(self, bus: Bus) -> None:
+        """``ensure_streams`` made it again."""

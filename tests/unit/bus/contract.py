@@ -16,9 +16,11 @@ from collections.abc import Mapping
 import pytest
 
 from runner.bus import DEAD_LETTER_REASON_HEADER, DEAD_LETTER_SUBJECT_HEADER, Bus
+from runner.bus.dead_letters import DEAD_LETTER_STRIPPED_HEADER
 from runner.errors import BusUnavailableError, ConflictError, EventError, InvalidNameError
 from runner.events import EventKind
 from runner.events.codec import encode
+from tests.unit.events.garbage import poison_messages
 from tests.unit.events.samples import sample
 
 STEP = sample(EventKind.STEP_SUCCEEDED)
@@ -33,6 +35,13 @@ def run_events(n: int, run_id: str = "r1") -> list[object]:
 class BusContract:
     async def dead_letters(self, bus: Bus) -> list[tuple[str, bytes, Mapping[str, str]]]:
         raise NotImplementedError
+
+    async def remove_dead_letter_stream(self, bus: Bus) -> None:
+        """Make the dead-letter stream unavailable, as an operator's mistake would."""
+        raise NotImplementedError
+
+    async def restore_dead_letter_stream(self, bus: Bus) -> None:
+        """Undo :meth:`remove_dead_letter_stream` (after ``ensure_streams``)."""
 
     # -- publish and pull -------------------------------------------------
 
@@ -202,6 +211,52 @@ class BusContract:
         assert stored_headers[DEAD_LETTER_REASON_HEADER] == "bad thing"
         assert stored_headers["Nats-Msg-Id"] == STEP.id
 
+    async def test_dead_letter_strips_what_the_server_would_act_on(self, bus: Bus) -> None:
+        # Each of these made the old publish to the dead-letter stream fail (a
+        # wrong expected stream or sequence; rollups and TTLs it does not allow).
+        control = {
+            "Nats-Expected-Stream": "RUNNER_EVENTS_ELSEWHERE",
+            "Nats-Expected-Last-Sequence": "999",
+            "Nats-Rollup": "all",
+            "Nats-TTL": "1s",
+        }
+        body, headers = encode(STEP)
+        await bus.dead_letter(STEP.subject, body, {**headers, **control, "X-Keep": "1"}, "why")
+        ((subject, stored, stored_headers),) = await self.dead_letters(bus)
+        assert subject == "runner.deadletter.events"
+        assert stored == body
+        assert stored_headers["Nats-Msg-Id"] == STEP.id
+        assert stored_headers["X-Keep"] == "1"
+        assert stored_headers[DEAD_LETTER_STRIPPED_HEADER] == ", ".join(control)
+        assert not set(control) & set(stored_headers)
+
+    async def test_dead_letter_keeps_a_long_reason_whole_up_to_4_kib(self, bus: Bus) -> None:
+        reason = "; ".join(f"problem {i}" for i in range(300))  # 3,000+ chars
+        await bus.dead_letter(STEP.subject, b"x", None, reason)
+        ((_, _, stored_headers),) = await self.dead_letters(bus)
+        assert stored_headers[DEAD_LETTER_REASON_HEADER] == reason
+
+    async def test_dead_letter_to_another_subject_with_its_own_id(self, bus: Bus) -> None:
+        body, headers = encode(STEP)
+        await bus.dead_letter(
+            STEP.subject, body, headers, "sink refused", to="runner.deadletter.sink.web",
+            msg_id=f"{STEP.id}/sink/web",
+        )  # fmt: skip
+        await bus.dead_letter(STEP.subject, body, headers, "controller refused")
+        letters = {subject: h for subject, _, h in await self.dead_letters(bus)}
+        assert letters["runner.deadletter.sink.web"]["Nats-Msg-Id"] == f"{STEP.id}/sink/web"
+        assert letters["runner.deadletter.events"]["Nats-Msg-Id"] == STEP.id
+
+    async def test_dead_letter_stream_outage_is_bus_unavailable(self, bus: Bus) -> None:
+        await self.remove_dead_letter_stream(bus)
+        with pytest.raises(BusUnavailableError, match="dead-letter stream is unavailable"):
+            await bus.dead_letter(STEP.subject, b"x", None, "why")
+        assert bus.stats["dead_letters"] == 0
+        await bus.ensure_streams()
+        await self.restore_dead_letter_stream(bus)
+        await bus.dead_letter(STEP.subject, b"x", None, "why")
+        assert len(await self.dead_letters(bus)) == 1
+
     # -- subscribe --------------------------------------------------------
 
     async def test_subscribe_yields_in_order_and_skips_undecodable(self, bus: Bus) -> None:
@@ -218,6 +273,20 @@ class BusContract:
             await stream.aclose()
         assert got == events
         assert bus.stats["decode_failures"] == 1
+
+    async def test_subscribe_skips_poison_messages(self, bus: Bus) -> None:
+        events = run_events(2)
+        await bus.publish(events[0])  # type: ignore[arg-type]
+        for message in poison_messages("unused")[:3]:
+            await bus.publish_raw("runner.events.iris.r1.run.started", message.body)
+        await bus.publish(events[1])  # type: ignore[arg-type]
+        stream = bus.subscribe("runner.events.iris.*.run.>", durable="poison-reader")
+        try:
+            got = [await anext(stream) for _ in range(2)]
+        finally:
+            await stream.aclose()
+        assert got == events
+        assert bus.stats["decode_failures"] == 3
 
     async def test_subscribe_new_only_sees_later_events(self, bus: Bus) -> None:
         await bus.publish(RUN)

@@ -21,3 +21,11 @@ class TestMemoryBus(BusContract):
     async def dead_letters(self, bus: Bus) -> list[tuple[str, bytes, Mapping[str, str]]]:
         assert isinstance(bus, MemoryBus)
         return [(m.subject, m.body, m.headers) for m in bus.dead_letters]
+
+    async def remove_dead_letter_stream(self, bus: Bus) -> None:
+        assert isinstance(bus, MemoryBus)
+        bus.dead_letter_stream = False
+
+    async def restore_dead_letter_stream(self, bus: Bus) -> None:
+        assert isinstance(bus, MemoryBus)
+        bus.dead_letter_stream = True
