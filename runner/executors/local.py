@@ -50,6 +50,7 @@ STOP_GRACE_SECONDS = 5.0
 CLOSE_GRACE_SECONDS = 2.0
 """How long steps get to handle SIGTERM when their controller shuts down."""
 REPORTED_MARKER = files.REPORTED
+CONTROLLER_STOPPED = "ControllerStopped"
 REPORT_DEADLINE_SECONDS = 120.0
 """How long a failure report is retried while NATS is unreachable."""
 _WATCH_POLL = 0.25
@@ -212,9 +213,9 @@ class LocalExecutor:
             if a.process is not None and a.process.returncode is None
         ]
         for attempt in running:
-            attempt.stop_reason = "ControllerStopped"
+            attempt.stop_reason = CONTROLLER_STOPPED
             with contextlib.suppress(OSError):
-                files.write_private(attempt.state_dir / files.STOPPED, "ControllerStopped")
+                files.write_private(attempt.state_dir / files.STOPPED, CONTROLLER_STOPPED)
         await asyncio.gather(
             *(_terminate(a.process.pid, grace=CLOSE_GRACE_SECONDS) for a in running if a.process)
         )
@@ -272,7 +273,7 @@ class LocalExecutor:
                     logfile.write(warning.encode())
                     logfile.flush()
                 if attempt.stop_reason is not None:
-                    return ErrorInfo(reason=attempt.stop_reason, message="stopped before start")
+                    return _stopped(attempt, "before it started")
                 proc = await asyncio.create_subprocess_exec(
                     self.python, "-m", "runner.step", "--request", str(request_path),
                     stdin=asyncio.subprocess.DEVNULL, stdout=logfile,
@@ -302,10 +303,8 @@ class LocalExecutor:
                 await _terminate(proc.pid, grace=0)
             raise
         files.write_exit(attempt.state_dir, code)
-        if attempt.stop_reason == "Cancelled":
-            return _cancelled(attempt.request.step, "stopped on request")
         if attempt.stop_reason is not None:
-            return ErrorInfo(reason=attempt.stop_reason, message="stopped on request")
+            return _stopped(attempt, "while it ran")
         return _exit_error(attempt.request.step, code)
 
     def _watch(self, info: AttemptInfo, state_dir: Path) -> None:
@@ -435,6 +434,19 @@ def _pipeline_of(state_dir: Path) -> str | None:
         return StepRequest.read(state_dir / files.REQUEST).pipeline
     except (OSError, ValueError):
         return None
+
+
+def _stopped(attempt: _Attempt, when: str) -> ErrorInfo:
+    """Why an attempt we stopped ourselves ended: a cancel, or our own shutdown — which
+    was not the step's fault, so it counts as lost and is relaunched."""
+    step = attempt.request.step
+    if attempt.stop_reason == CONTROLLER_STOPPED:
+        return ErrorInfo(
+            reason=LOST_REASON,
+            message=f"step '{step}' attempt {attempt.request.attempt} was stopped {when} "
+            "because its controller shut down; it is relaunched",
+        )
+    return _cancelled(step, f"stopped on request {when}")
 
 
 def _cancelled(step: str, how: str) -> ErrorInfo:
