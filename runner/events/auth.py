@@ -55,8 +55,9 @@ def _canonical(value: object) -> bytes:
 
 def signature(event: Event, token: str) -> str:
     """The ``runnerauth`` value of ``event`` signed with ``token``."""
-    parts = [event.id, event.type, event.run_id, event.pipeline, event.step or ""]
-    message = b"\x00".join(p.encode() for p in parts) + b"\x00" + _canonical(event.data_json())
+    message = _canonical(
+        [event.id, event.type, event.run_id, event.pipeline, event.step, event.data_json()]
+    )
     mac = hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
     return f"{_VERSION}.{mac}"
 
@@ -86,7 +87,7 @@ class ReportKeys:
 
     def attempt_token(self, run_id: str, step: str, attempt: int) -> str:
         """The secret a step attempt signs its reports with."""
-        return self._derive(_ATTEMPT + f"{run_id}\x00{step}\x00{attempt}".encode())
+        return self._derive(_ATTEMPT + _canonical([run_id, step, attempt]))
 
     def sign(self, event: Event) -> Event:
         """Sign an event the controller (or one of its executors) publishes."""
