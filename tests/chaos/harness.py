@@ -297,7 +297,9 @@ class Stack:
     def check_up_alive(self) -> None:
         if self.up is None or self.up.poll() is not None:
             code = None if self.up is None else self.up.returncode
-            raise StackDied(f"runner up is gone (exit status {code}):\n{self.tail()}")
+            errors = [line for line in self.up_output().splitlines() if line.startswith("error")]
+            why = errors[-1] if errors else "no error line"
+            raise StackDied(f"runner up is gone (exit status {code}): {why}\n{self.tail()}")
 
     def submit(self, tag: str, seconds: float = 1.5) -> tuple[str, float]:
         """Submit a run to the stack; its id and the wall-clock time it was submitted."""

@@ -1,0 +1,105 @@
+"""Garbage and forgeries on the bus, published with a plain NATS client during a run.
+
+The controller must survive every message (same ``runner up`` PID), park each
+one in the dead-letter stream, and finish the real run with its real result.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from tests.chaos import poison, rawbus
+from tests.chaos.harness import Stack, wait_for_step
+from tests.chaos.pipeline import RESULT, STEPS
+from tests.chaos.tally import Tally, knob
+
+pytestmark = pytest.mark.chaos
+
+FLOOD = knob("CHAOS_FLOOD", 10_000)
+DEAD_LETTER_DEADLINE = 90.0
+
+
+def _wait_dead_lettered(
+    stack: Stack, url: str, sent: Sequence[rawbus.Message], after: str = "the flood"
+) -> None:
+    """Every sent message is in the dead-letter stream, and ``runner up`` still runs."""
+    deadline = time.monotonic() + DEAD_LETTER_DEADLINE
+    while rawbus.count(url) < len(sent):
+        try:
+            stack.check_up_alive()
+        except AssertionError as exc:
+            raise AssertionError(f"after {after}: {exc}") from None
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"after {after}: {rawbus.count(url)} of {len(sent)} messages dead-lettered "
+                f"within {DEAD_LETTER_DEADLINE}s:\n{stack.tail()}"
+            )
+        time.sleep(0.2)
+    lost = rawbus.missing(sent, rawbus.dead_letters(url))
+    labels = sorted({m.label for m in lost})
+    assert not lost, f"{len(lost)} message(s) not in the dead-letter stream: {labels[:10]}"
+
+
+def _nats_url(stack: Stack) -> str:
+    return str(json.loads((stack.home / "up.json").read_text())["nats_url"])
+
+
+@pytest.mark.timeout(300)
+def test_poison_messages_and_a_flood_are_dead_lettered_while_a_run_succeeds(
+    stack: Stack, rng: random.Random, tally: Callable[[str, int], Tally]
+) -> None:
+    t = tally(f"poison messages + {FLOOD} malformed during a run", 1)
+    with t.moment(f"4 named poison messages, then {FLOOD} generated ones, during a run"):
+        up = stack.start_up()
+        url = _nats_url(stack)
+        run, _ = stack.submit(tag="poison")
+        wait_for_step(stack, run, STEPS[0])
+        sent = []
+        for message in poison.named(run):  # each of these alone used to kill it
+            sent += rawbus.publish(url, [message])
+            _wait_dead_lettered(stack, url, sent, after=message.label)
+        flood = poison.flood(rng, run, FLOOD)
+        stored = rawbus.publish(url, flood)
+        print(f"[chaos]   {len(stored)} of {len(flood)} generated messages stored", flush=True)
+        assert len(stored) == len(flood), "JetStream dropped some as duplicates"
+        sent += stored
+        record = stack.wait_for_run(run, timeout=90)
+        assert record["steps"][STEPS[-1]]["output_values"] == {"output": RESULT}
+        _wait_dead_lettered(stack, url, sent)
+        assert stack.up is up, "runner up was restarted"
+        assert up.poll() is None, "runner up is gone"
+        assert json.loads((stack.home / "up.json").read_text())["pid"] == up.pid
+    t.verdict()
+
+
+@pytest.mark.timeout(150)
+def test_a_forged_step_report_is_rejected_and_the_real_one_wins(
+    stack: Stack, tally: Callable[[str, int], Tally]
+) -> None:
+    t = tally("forged step.succeeded during the step", 1)
+    last = STEPS[-1]
+    with t.moment(f"step.succeeded of {last} with output 999, published while {last} runs"):
+        up = stack.start_up()
+        url = _nats_url(stack)
+        run, _ = stack.submit(tag="forgery")
+        entry = wait_for_step(stack, run, last)
+        forged = poison.event(run, step=last, attempt=int(entry.attempt), output=999)
+        message = rawbus.Message(
+            poison.subject(run),
+            poison.dumps(forged),
+            {**poison.CE_JSON, "Nats-Msg-Id": forged["id"]},
+            "forged report",
+        )
+        assert rawbus.publish(url, [message]) == [message]
+        assert not stack.ledger.ended(run, last), "the forgery came too late to matter"
+        record = stack.wait_for_run(run)
+        values = record["steps"][last]["output_values"]
+        assert values == {"output": RESULT}, f"the forgery won: {last} output {values}"
+        _wait_dead_lettered(stack, url, [message], after="the forgery")
+        assert up.poll() is None
+    t.verdict()
