@@ -95,8 +95,10 @@ class KubernetesExecutor:
         watch_timeout_seconds: int = 300,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         keys: ReportKeys | None = None,
+        missing_grace_seconds: float = MISSING_GRACE_SECONDS,
     ) -> None:
         self.settings = settings
+        self.missing_grace_seconds = missing_grace_seconds
         self.keys = keys
         """Derives each attempt's report token (None: steps report unsigned)."""
         self.publish = publish
@@ -234,7 +236,7 @@ class KubernetesExecutor:
                 self._missing.pop(name, None)
                 continue
             since = self._missing.setdefault(name, now)
-            if (now - since).total_seconds() < MISSING_GRACE_SECONDS:
+            if (now - since).total_seconds() < self.missing_grace_seconds:
                 continue
             job = await self.api.read_job(name)
             if job is not None:  # listed late: watch it like any other

@@ -15,6 +15,7 @@ from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
 from runner.events.kinds import EventKind
 from runner.events.models import StepFailed, StepPending
+from runner.executors.base import AttemptInfo
 from runner.executors.kubernetes import KubernetesExecutor
 from runner.executors.kubernetes_manifest import job_name
 from tests.integration.k8s.conftest import Published
@@ -188,6 +189,34 @@ async def test_a_job_deleted_by_someone_else_is_reported_lost(
     await until(lambda: failures(published), "the failure report")
     [failed] = failures(published)
     assert failed.error.reason == "Lost"
+
+
+async def test_reconcile_reports_an_attempt_whose_job_vanished_while_nobody_watched(
+    executors, cluster: FakeCluster
+) -> None:
+    # The Job of attempt 1 ran, finished and expired (TTL) while no controller ran:
+    # the new executor never sees it, but the run state says it is running.
+    executor, published = await executors()
+    executor.missing_grace_seconds = 0.2
+    request = make_request(**UNSCHEDULABLE)
+    info = AttemptInfo(run_id=request.run_id, pipeline=request.pipeline, step=request.step,
+                       attempt=1)  # fmt: skip
+    await executor.reconcile([info])
+    assert failures(published) == []  # not yet: it may be a Job created a moment ago
+    await asyncio.sleep(0.3)
+    await executor.reconcile([info])
+    [lost] = failures(published)
+    assert lost.error.reason == "Lost"
+    assert "no longer exists" in lost.error.message
+    # An attempt whose Job exists is the watches' business, never reported by reconcile.
+    name = await executor.launch(make_request(**UNSCHEDULABLE, run_id="other-run"))
+    alive = AttemptInfo(run_id="other-run", pipeline=request.pipeline, step=request.step,
+                        attempt=1)  # fmt: skip
+    await executor.reconcile([alive])
+    await asyncio.sleep(0.3)
+    await executor.reconcile([alive])
+    assert len(failures(published)) == 1
+    assert cluster.api.get("jobs", NAMESPACE, name) is not None
 
 
 async def test_the_watch_survives_errors_dropped_connections_and_410(
