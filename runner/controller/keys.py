@@ -24,6 +24,7 @@ __all__ = ["KEY_FILE", "MIN_KEY_CHARS", "report_keys"]
 
 KEY_FILE = "report.key"
 MIN_KEY_CHARS = 32
+PLACEHOLDER_PREFIX = "change-me"
 _FIX = (
     "create it once and give it to every controller replica, e.g. `kubectl create secret "
     "generic runner-report-key --from-literal=RUNNER_CONTROLLER_REPORT_KEY=$(openssl rand "
@@ -36,6 +37,11 @@ def report_keys(settings: Settings, *, in_cluster: bool = False) -> ReportKeys:
     configured = settings.controller.report_key
     if configured is not None:
         value = configured.get_secret_value().strip()
+        if value.startswith(PLACEHOLDER_PREFIX):
+            raise ConfigError(
+                "RUNNER_CONTROLLER_REPORT_KEY is still the placeholder of k8s/secret.yaml: "
+                f"anyone who read that file could forge step reports; {_FIX}"
+            )
         if len(value) < MIN_KEY_CHARS:
             raise ConfigError(
                 f"RUNNER_CONTROLLER_REPORT_KEY is {len(value)} characters; it needs at least "
