@@ -103,7 +103,7 @@ def _ready(settings: Settings, stack: LocalStack) -> None:
             f"runner command (pid {replaced.owner.pid})"
         )
     typer.echo(f"  NATS:  {url}  ({server}; export NATS_URL={url} for other tools)")
-    typer.echo(f"  store: {stack.store.uri}")
+    typer.echo(f"  store: {redact_url(stack.store.uri)}")
     typer.echo("ready: runs in this home go to this stack; press Ctrl-C to stop")
 
 
