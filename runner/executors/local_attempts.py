@@ -24,6 +24,7 @@ import json
 import os
 from pathlib import Path
 
+from runner.privacy import write_private
 from runner.process_identity import ProcessIdentity
 
 __all__ = [
@@ -44,15 +45,6 @@ STOPPED = "stopped"
 LOG = "log.txt"
 REQUEST = "request.json"
 LOG_TAIL_LINES = 20
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` readable by this user only (0600), replacing it."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    tmp.replace(path)
 
 
 class AttemptLock:
