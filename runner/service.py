@@ -86,10 +86,10 @@ async def _until_stopped(
         stopping.cancel()
         await asyncio.gather(stopping, return_exceptions=True)
     if server is not None and server.done() and not stop.is_set():
-        error = None if server.cancelled() else server.exception()
+        # The stack has logged the supervisor's full error (what died, how often, the fix).
         raise ServiceError(
-            f"the embedded nats-server could not be kept running ({error or 'stopped'}); "
-            "the service stops"
+            "the service stops: its embedded nats-server could not be kept running "
+            "(see the error above)"
         )
     if controller is not None and controller.done() and not stop.is_set():
         error = None if controller.cancelled() else controller.exception()

@@ -251,3 +251,25 @@ def test_a_sigkilled_private_run_does_not_block_the_next_run(
     assert "private nats-server and in-process controller" in nxt.stdout.splitlines()[0]
     assert took < 45, f"the next run waited {took:.0f}s"
     assert _gone(server)(), "the killed run's server is gone"
+
+
+def test_runner_up_exits_non_zero_when_its_server_keeps_dying(
+    ws: Workspace, background: Callable[..., Background]
+) -> None:
+    up = background("up", "--home", "stack")
+    up.wait_for_line(lambda line: line.startswith("ready"), timeout=60)
+    home = ws.root / "stack"
+    killed: set[int] = set()
+    deadline = time.monotonic() + 120
+    while up.proc.poll() is None and time.monotonic() < deadline:
+        record = read_record(home / "nats")
+        if record is not None and record.server.pid not in killed and record.server.alive():
+            os.kill(record.server.pid, signal.SIGKILL)
+            killed.add(record.server.pid)
+        time.sleep(0.05)
+    assert up.proc.poll() is not None, f"runner up still runs after 120s:\n{up.output}"
+    assert up.interrupt() == 2, up.output  # the process has ended: this collects its output
+    assert len(killed) == 6, f"gave up after {len(killed)} kills:\n{up.output}"
+    assert "stopped 6 times within 60s" in up.output
+    assert "error: the service stops: its embedded nats-server could not be kept" in up.output
+    assert not any(ProcessIdentity(pid, None, None).alive() for pid in killed)
