@@ -230,11 +230,11 @@ class ControllerSettings(BaseSettings):
 
     reconcile_seconds: float = Field(default=10.0, gt=0)
     """How often the controller asks the executor about attempts it believes are
-    running; a dead attempt that never reported is failed as ``Lost`` (and retried)."""
+    running; one that died without reporting is failed as ``Lost`` and relaunched."""
     report_key: SecretStr | None = None
-    """Secret (at least 32 characters) from which each attempt's report token is
-    derived; unset = a random key kept in ``<home>/report.key`` (0600). Required
-    with the Kubernetes executor, shared by all controller replicas."""
+    """Secret (at least 32 characters) that step reports are verified with; unset =
+    a random key kept in ``<home>/report.key`` (0600). Required for a controller in
+    a cluster (from the Secret ``runner-report-key``), the same for all replicas."""
 
 
 class Settings(BaseSettings):
