@@ -13,9 +13,9 @@ is stopped (:func:`stop_orphan`) by the next start instead of being adopted.
 On Linux the server also gets SIGTERM when its owner dies (``PR_SET_PDEATHSIG``)
 when it is started from the main thread.
 
-:meth:`EmbeddedNats.supervise` watches the process and starts it again on
-the same port and data dir when it exits behind the owner's back, with
-backoff, until it has failed too often (:class:`RestartPolicy`).
+:meth:`EmbeddedNats.supervise` (:mod:`runner.bus.supervision`) watches the
+process and starts it again on the same port and data dir when it exits
+behind the owner's back, with backoff, until it has failed too often.
 Processes are only ever signalled after checking PID and start time.
 """
 
@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import ctypes
 import json
-import logging
 import os
 import shutil
 import signal
@@ -35,9 +34,7 @@ import sys
 import sysconfig
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,6 +51,7 @@ from runner.bus.server_record import (
     write_record,
 )
 from runner.bus.streams import MAX_VALUE_BYTES
+from runner.bus.supervision import RestartPolicy, supervise
 from runner.errors import BusError
 from runner.process_identity import ProcessIdentity
 
@@ -67,28 +65,12 @@ __all__ = [
     "stop_orphan",
 ]
 
-log = logging.getLogger(__name__)
-
 CONFIG_FILE = "nats-server.conf"
 LOG_FILE = "nats-server.log"
 _POLL = 0.02
 _PR_SET_PDEATHSIG = 1
 PORT_RELEASE_SECONDS = 2.0
 """How long a restart waits for the dead server's port to be free again."""
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """How :meth:`EmbeddedNats.supervise` brings a dead server back."""
-
-    poll_seconds: float = 0.5
-    """How often the process is checked."""
-    max_restarts: int = 5
-    """Restarts allowed within ``window_seconds``; one more and supervision gives up."""
-    window_seconds: float = 60.0
-    backoff_seconds: float = 0.5
-    """Wait before the second restart in a row; doubled each time, up to the maximum."""
-    max_backoff_seconds: float = 8.0
 
 
 def find_binary() -> Path:
@@ -318,52 +300,38 @@ class EmbeddedNats:
             "server?) and start again"
         )
 
-    async def supervise(self, policy: RestartPolicy | None = None) -> None:
-        """Keep the started server running until :meth:`stop` (or cancellation).
+    def poll(self) -> tuple[int, int | None] | None:
+        """``(pid, exit status or None while it runs)``; ``None`` when not started or stopped."""
+        proc = self._proc
+        return None if proc is None else (proc.pid, proc.poll())
 
-        A server that exits unexpectedly is started again on the same port and
-        data dir (one WARNING per restart). More than ``max_restarts`` restarts
-        within ``window_seconds`` raise :class:`BusError`: something keeps
-        killing it, and the owner must say so rather than limp on."""
-        policy = policy or RestartPolicy()
-        recent: deque[float] = deque()
-        last_error = ""
-        while (proc := self._proc) is not None:
-            if proc.poll() is None:
-                await asyncio.sleep(policy.poll_seconds)
-                continue
-            now = time.monotonic()
-            recent.append(now)
-            while recent and recent[0] < now - policy.window_seconds:
-                recent.popleft()
-            why = last_error or _exit_reason(proc.returncode)
-            if len(recent) > policy.max_restarts:
-                raise BusError(
-                    f"the embedded nats-server on {self._url} (data dir {self.data_dir}) "
-                    f"stopped {len(recent)} times within {policy.window_seconds:g}s (last: "
-                    f"{why}); gave up restarting it. See {self.data_dir / LOG_FILE}, fix the "
-                    "cause (a full disk? something killing it?) and start again"
-                )
-            log.warning(
-                "the embedded nats-server (pid %d) %s; restarting it on port %s (restart %d)",
-                proc.pid,
-                why,
-                self._port,
-                self.restarts + 1,
-            )
-            # The first exit in a window is retried at once, later ones ever more slowly.
-            delay = policy.backoff_seconds * 2 ** (len(recent) - 2) if len(recent) > 1 else 0.0
-            await asyncio.sleep(min(delay, policy.max_backoff_seconds))
-            try:
-                await self._launch(self._port)
-            except BusError as exc:
-                # _proc is the failed (dead) process now, or still the old one when
-                # nothing could be spawned: the next turn counts it and tries again.
-                last_error = f"could not be restarted: {str(exc).splitlines()[0]}"
-                continue
-            last_error = ""
-            self.restarts += 1
-            log.info("the embedded nats-server is back on %s (pid %d)", self._url, self.pid)
+    @property
+    def port(self) -> int | None:
+        """The port chosen at the first start, kept by every restart."""
+        return self._port
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / LOG_FILE
+
+    async def restart(self) -> None:
+        """Start the (exited) server again on the same port and data dir.
+
+        On failure the failed process stays recorded as this server's, so
+        :meth:`poll` reports it dead and a supervisor tries again."""
+        if self._port is None or self._owner is None:
+            raise BusError("the embedded nats-server was never started: call start() first")
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            return  # still running: nothing to do
+        await self._launch(self._port)
+        self.restarts += 1
+
+    async def supervise(self, policy: RestartPolicy | None = None) -> None:
+        """Restart the server whenever it exits, until :meth:`stop`; see
+        :func:`runner.bus.supervision.supervise` (raises :class:`BusError` when
+        it gives up)."""
+        await supervise(self, policy)
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after the grace period; idempotent."""
@@ -385,16 +353,6 @@ class EmbeddedNats:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
-
-
-def _exit_reason(returncode: int | None) -> str:
-    if returncode is not None and returncode < 0:
-        try:
-            name = signal.Signals(-returncode).name
-        except ValueError:
-            name = f"signal {-returncode}"
-        return f"was killed by {name}"
-    return f"exited with status {returncode}"
 
 
 async def _wait(done: Callable[[], bool], timeout: float) -> bool:
