@@ -270,6 +270,6 @@ def test_runner_up_exits_non_zero_when_its_server_keeps_dying(
     assert up.proc.poll() is not None, f"runner up still runs after 120s:\n{up.output}"
     assert up.interrupt() == 2, up.output  # the process has ended: this collects its output
     assert len(killed) == 6, f"gave up after {len(killed)} kills:\n{up.output}"
-    assert "stopped 6 times within 60s" in up.output
+    assert "stopped 6 times within 20s" in up.output
     assert "error: the service stops: its embedded nats-server could not be kept" in up.output
     assert not any(ProcessIdentity(pid, None, None).alive() for pid in killed)
