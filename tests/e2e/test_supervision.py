@@ -273,3 +273,28 @@ def test_runner_up_exits_non_zero_when_its_server_keeps_dying(
     assert "stopped 6 times within 20s" in up.output
     assert "error: the service stops: its embedded nats-server could not be kept" in up.output
     assert not any(ProcessIdentity(pid, None, None).alive() for pid in killed)
+
+
+def test_a_private_run_replaces_an_orphaned_server_at_once(ws: Workspace) -> None:
+    """The issue's report: an orphan made every later `runner run` fail with
+    "belongs to another runner command" until it was killed by hand."""
+    ws.write("small.py", SMALL)
+    home = ws.root / ".runner"
+    (home / "nats").mkdir(parents=True)
+    maker = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_MAKER, str(home / "nats")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert maker.stdout is not None
+        int(maker.stdout.readline())
+        maker.kill()
+        maker.wait(timeout=10)
+        orphan = _server(home)
+        assert orphan.alive()
+        result = ws.run("run", "small.py", "--plain")
+        assert result.returncode == 0, result
+        assert "belongs to another runner command" not in result.stderr
+        assert _gone(orphan)(), "the orphan was stopped, not left running"
+    finally:
+        if maker.stdout is not None:
+            maker.stdout.close()
