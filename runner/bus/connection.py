@@ -114,13 +114,16 @@ class _Callbacks:
         self.auth_error: BaseException | None = None
         """Sticky: after a rejection the server drops the link, and the reset
         that follows must not hide why."""
+        self.reconnecting = False
+        """The link is down: errors of the reconnect attempts are not news."""
 
     def describe(self, exc: BaseException) -> str:
         return scrub(f"{type(exc).__name__}: {exc}", self.secrets)
 
     async def error(self, exc: Exception) -> None:
         self.last_error = exc
-        level = logging.WARNING if self.connected else logging.DEBUG
+        # One line per outage ("disconnected, reconnecting"), not one per attempt.
+        level = logging.WARNING if self.connected and not self.reconnecting else logging.DEBUG
         log.log(level, "NATS %s: %s", self.url, self.describe(exc))
         if not self.connected and _is_auth_failure(exc):
             self.auth_error = exc
@@ -131,11 +134,13 @@ class _Callbacks:
 
     async def disconnected(self) -> None:
         # nats-py calls this on a deliberate close() too; only a lost link matters.
-        if self.connected and not self.client.is_closed:
+        if self.connected and not self.client.is_closed and not self.reconnecting:
+            self.reconnecting = True
             log.warning("NATS %s: disconnected, reconnecting", self.url)
 
     async def reconnected(self) -> None:
-        log.info("NATS %s: reconnected", self.url)
+        self.reconnecting = False
+        log.warning("NATS %s: reconnected", self.url)
 
 
 async def open_connection(settings: NatsSettings, url: str) -> Client:

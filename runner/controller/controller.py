@@ -273,13 +273,10 @@ class Controller:
         except RunnerError as exc:
             # Transient trouble (bus/store): leave the events for redelivery.
             log.warning("run %s: could not apply %d event(s): %s", run_id, len(items), exc)
-            for delivery, _ in items:
-                await delivery.nak(delay=1.0)
+            await _settle([d for d, _ in items], ack=False)
             return
         dead = {id(d) for d, _ in rejected}
-        for delivery, _ in items:
-            if id(delivery) not in dead:
-                await delivery.ack()
+        await _settle([d for d, _ in items if id(d) not in dead], ack=True)
 
     async def _apply(
         self, run_id: str, items: list[tuple[Delivery, Event]]
@@ -434,3 +431,15 @@ class Controller:
             # it is dropped by the dead-letter stream's dedup (Nats-Msg-Id).
             log.warning("could not %s a message on %s: %s", what, subject, log_reason(str(exc)))
         return what == "ack"
+
+
+async def _settle(deliveries: Sequence[Delivery], *, ack: bool) -> None:
+    """Ack (or nak for redelivery) each delivery. A NATS outage here is not fatal:
+    an ack that is lost means a redelivery, which changes nothing (effects are
+    idempotent and the state records what was applied)."""
+    for delivery in deliveries:
+        try:
+            await (delivery.ack() if ack else delivery.nak(delay=1.0))
+        except RunnerError as exc:
+            log.warning("could not %s a message on %s (%s): it will be redelivered",
+                        "ack" if ack else "nak", delivery.subject, exc)  # fmt: skip
