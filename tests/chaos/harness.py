@@ -10,19 +10,18 @@ working directory names the home) — so that "kill everything" really is
 everything. Processes are only ever signalled by PID, and only while their
 start time is still the one seen in the scan (a PID can be reused).
 
-:class:`Ledger` reads what the steps of :mod:`tests.chaos.pipeline` wrote:
-the ground truth of how often each step really executed.
+Its :class:`~tests.chaos.ledger.Ledger` reads what the steps of
+:mod:`tests.chaos.pipeline` wrote: the ground truth of how often each step
+really executed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,9 @@ from typing import Any
 import pytest
 
 from runner.bus import EmbeddedNats
+from tests.chaos.ledger import Entry, Ledger
 from tests.chaos.pipeline import SOURCE, STEPS
+from tests.chaos.procs import Proc, scan, signal_procs, stat_of, wait_gone
 from tests.e2e.conftest import CLI, Result, clean_env
 from tests.fixtures.nats import run_in_thread
 
@@ -40,161 +41,6 @@ RUN_DEADLINE = 60.0
 STATUS_EVERY = 5.0
 """While the ledger shows no finished last step, ``runner status`` is asked this often
 (each call is a Python process: polling faster would steal the steps' CPU)."""
-
-
-# -- processes ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Proc:
-    """A process seen in ``/proc``: its identity is the PID plus its start time."""
-
-    pid: int
-    start: int
-    argv: tuple[str, ...]
-
-    @property
-    def kind(self) -> str:
-        name = Path(self.argv[0]).name if self.argv else ""
-        if name == "nats-server":
-            return "nats-server"
-        if "runner.step" in self.argv:
-            return "step"
-        if "up" in self.argv:
-            return "runner up"
-        return "other"
-
-    def __str__(self) -> str:
-        return f"{self.kind} pid {self.pid}"
-
-
-def _stat(pid: int) -> tuple[str, int] | None:
-    """(state, start time in clock ticks) of ``pid``, or None if it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return fields[0], int(fields[19])
-
-
-def _mentions(value: str, home: str) -> bool:
-    return value == home or value.startswith(home + os.sep) or f"={home}" in value
-
-
-def scan(home: Path) -> list[Proc]:
-    """Live processes (zombies excluded) whose command line or cwd is in ``home``."""
-    root = str(home.resolve())
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        pid = int(entry.name)
-        try:
-            raw = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        argv = tuple(a.decode(errors="replace") for a in raw.split(b"\0") if a)
-        try:
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            cwd = ""
-        if not (any(_mentions(a, root) for a in argv) or _mentions(cwd, root)):
-            continue
-        stat = _stat(pid)
-        if stat is None or stat[0] in ("Z", "X"):
-            continue
-        found.append(Proc(pid, stat[1], argv))
-    return found
-
-
-def alive(proc: Proc) -> bool:
-    """Still running, and still the same process (not a reused PID, not a zombie)."""
-    stat = _stat(proc.pid)
-    return stat is not None and stat[1] == proc.start and stat[0] not in ("Z", "X")
-
-
-def signal_procs(procs: list[Proc], sig: signal.Signals = signal.SIGKILL) -> None:
-    """Send ``sig`` to each process by PID, if it is still the process that was scanned."""
-    for proc in procs:
-        if alive(proc):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(proc.pid, sig)
-
-
-def wait_gone(procs: list[Proc], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in procs):
-        if time.monotonic() > deadline:
-            left = ", ".join(str(p) for p in procs if alive(p))
-            pytest.fail(f"{what}: still running after {timeout}s: {left}")
-        time.sleep(0.05)
-
-
-# -- the ledger --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Entry:
-    run: str
-    step: str
-    attempt: str
-    pid: int
-    event: str
-    time: float
-
-
-@dataclass(frozen=True)
-class Ledger:
-    path: Path
-
-    def entries(self, run: str | None = None) -> list[Entry]:
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text().splitlines():
-            parts = line.split()
-            if len(parts) != 6:
-                continue  # a line being written right now
-            entry = Entry(parts[0], parts[1], parts[2], int(parts[3]), parts[4], float(parts[5]))
-            if run is None or entry.run == run:
-                out.append(entry)
-        return out
-
-    def executions(self, run: str) -> Counter[str]:
-        """How many times each step of ``run`` started executing."""
-        return Counter(e.step for e in self.entries(run) if e.event == "start")
-
-    def started(self, run: str, step: str) -> Entry | None:
-        """The latest start of ``step`` in ``run``."""
-        starts = [e for e in self.entries(run) if e.step == step and e.event == "start"]
-        return starts[-1] if starts else None
-
-    def ended(self, run: str, step: str) -> bool:
-        return any(e.step == step and e.event == "end" for e in self.entries(run))
-
-    def in_flight(self, run: str, at: float) -> str | None:
-        """The step of ``run`` that started last before ``at``: the one a fault at
-        ``at`` may have interrupted (its function, or its upload and report)."""
-        before = [e for e in self.entries(run) if e.event == "start" and e.time < at]
-        return before[-1].step if before else None
-
-    def audit(self, run: str, faults: list[float]) -> tuple[list[str], list[str]]:
-        """(problems, steps run twice) of ``run`` given the moments of its faults.
-
-        Every step runs at least once; none more than twice; a step runs twice
-        only if it was in flight at a fault."""
-        counts = self.executions(run)
-        allowed = {s for s in (self.in_flight(run, t) for t in faults) if s is not None}
-        problems = [f"step {s} never executed" for s in STEPS if counts[s] == 0]
-        problems += [f"step {s} executed {n} times" for s, n in counts.items() if n > 2]
-        twice = sorted(s for s, n in counts.items() if n == 2)
-        problems += [
-            f"step {s} executed twice but was not in flight at a fault "
-            f"(in flight: {', '.join(sorted(allowed)) or 'none'})"
-            for s in twice
-            if s not in allowed
-        ]
-        return problems, twice
 
 
 # -- the stack ---------------------------------------------------------------------------
@@ -235,7 +81,7 @@ class Stack:
 
     def external_alive(self) -> bool:
         pid = self.external.pid if self.external is not None else None
-        stat = _stat(pid) if pid is not None else None
+        stat = stat_of(pid) if pid is not None else None
         return stat is not None and stat[0] not in ("Z", "X")
 
     def ensure_up(self) -> None:
@@ -406,14 +252,6 @@ class Stack:
             signal_procs([proc])
         if self.external is not None:
             run_in_thread(self.external.stop())
-
-    # -- results --
-
-    def all_output(self) -> str:
-        """Everything every command and ``runner up`` printed."""
-        parts = [r.stdout + r.stderr for r in self.transcript]
-        parts += [p.read_text(errors="replace") for p in sorted(self.root.glob("up-*.log"))]
-        return "\n".join(parts)
 
 
 def describe(record: dict[str, Any] | None) -> str:

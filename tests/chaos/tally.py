@@ -59,10 +59,15 @@ class Tally:
         twice: list[str] = []
         try:
             yield twice
-        except (AssertionError, pytest.fail.Exception) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        except (Exception, pytest.fail.Exception) as exc:
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else type(exc).__name__
+            if not isinstance(exc, AssertionError | pytest.fail.Exception):
+                first = f"{type(exc).__name__}: {first}"
             self.failures.append(f"#{self.attempted} ({what}): {first}")
             print(f"[chaos]   FAILED: {exc}", flush=True)
+            if "pytest-timeout" in text:  # the test's own timeout still ends it
+                raise
         else:
             self.survived += 1
         self.twice += len(twice)
@@ -70,7 +75,7 @@ class Tally:
     def verdict(self) -> None:
         """Fail the test unless every planned moment survived."""
         self.save()
-        if self.failures or self.attempted < self.planned:
+        if not self.passed:
             pytest.fail(
                 f"{self.scenario}: {self.summary()}\n" + "\n".join(self.failures), pytrace=False
             )
@@ -95,4 +100,4 @@ class Tally:
 
     @property
     def passed(self) -> bool:
-        return not self.failures and self.attempted == self.planned
+        return not self.failures and self.survived == self.planned

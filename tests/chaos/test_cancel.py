@@ -64,11 +64,10 @@ def test_cancel_with_a_reused_pid_in_a_stale_pid_file_spares_that_process(
             print(f"[chaos]   planted {planted} in {pid_file}", flush=True)
             stack.kill()  # whatever the kill left (its nats-server): a clean restart
             stack.start_up()
-            cancel = stack.cli("cancel", run, "--timeout", "60", timeout=90)
-            record = stack.wait_for_run(run, want="cancelled", timeout=60)
+            cancel = stack.cli("cancel", run, "--timeout", "45", timeout=60)
             assert sleeper.poll() is None, f"the unrelated process was killed: {cancel}"
+            stack.wait_for_run(run, want="cancelled", timeout=30)
             assert cancel.returncode == 0, cancel
-            assert record["status"] == "cancelled"
             sleeper.kill()
             sleeper.wait(timeout=10)
     t.verdict()

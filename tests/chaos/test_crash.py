@@ -18,8 +18,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.chaos.harness import Stack, sleep_until, wait_for_step, wait_gone
+from tests.chaos.harness import Stack, sleep_until, wait_for_step
 from tests.chaos.pipeline import STEPS
+from tests.chaos.procs import wait_gone
 from tests.chaos.tally import Tally, knob
 
 pytestmark = pytest.mark.chaos

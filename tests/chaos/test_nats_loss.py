@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.chaos.harness import Stack, signal_procs, sleep_until, wait_for_step, wait_gone
+from tests.chaos.harness import Stack, sleep_until, wait_for_step
 from tests.chaos.pipeline import STEPS
+from tests.chaos.procs import signal_procs, wait_gone
 from tests.chaos.tally import Tally, knob
 
 pytestmark = pytest.mark.chaos

@@ -29,11 +29,13 @@ def _wait_dead_lettered(
 ) -> None:
     """Every sent message is in the dead-letter stream, and ``runner up`` still runs."""
     deadline = time.monotonic() + DEAD_LETTER_DEADLINE
-    while rawbus.count(url) < len(sent):
+    while True:
         try:
-            stack.check_up_alive()
+            stack.check_up_alive()  # first: its nats-server goes down with it
         except AssertionError as exc:
             raise AssertionError(f"after {after}: {exc}") from None
+        if rawbus.count(url) >= len(sent):
+            break
         if time.monotonic() > deadline:
             pytest.fail(
                 f"after {after}: {rawbus.count(url)} of {len(sent)} messages dead-lettered "
