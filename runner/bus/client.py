@@ -22,6 +22,7 @@ from runner.bus.dead_letters import (
     check_dead_letter_subject,
     dead_letter_headers,
     fit_payload,
+    log_reason,
     publish_dead_letter,
 )
 from runner.bus.feeds import CoreConsumer, open_kv_bucket, raw_stream_config
@@ -200,7 +201,8 @@ class NatsBus:
 
     def _count_undecodable(self, delivery: Delivery) -> None:
         self.stats["decode_failures"] += 1
-        log.warning("skipped an undecodable message on %s: %s", delivery.subject, delivery.error)
+        reason = log_reason(str(delivery.error))
+        log.warning("skipped an undecodable message on %s: %s", delivery.subject, reason)
 
     async def _state(self) -> NatsKV:
         """The bucket made by ensure_streams, or an existing one opened on first use."""
