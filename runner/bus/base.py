@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 from runner.errors import EventError, InvalidNameError
 from runner.events.codec import decode
 from runner.events.envelope import Event
-from runner.events.kinds import DEAD_LETTER_SUBJECT, STREAM_SUBJECTS, validate_name
+from runner.events.kinds import DEAD_LETTER_SUBJECT, STREAM_SUBJECTS, shown_name, validate_name
 
 __all__ = [
     "DEAD_LETTER_REASON_HEADER",
@@ -232,12 +232,12 @@ class Bus(Protocol):
 def validate_kv_key(key: str) -> str:
     """A KV key is one or more valid names joined by dots: ``run.r-1``."""
     if not isinstance(key, str) or not key:
-        raise InvalidNameError(f"KV key {key!r} is empty: use names joined by '.'")
+        raise InvalidNameError(f"KV key {shown_name(key)} is empty: use names joined by '.'")
     try:
         for token in key.split("."):
             validate_name(token, "KV key part")
     except InvalidNameError as exc:
-        raise InvalidNameError(f"KV key {key!r} is invalid: {exc}") from exc
+        raise InvalidNameError(f"KV key {shown_name(key)} is invalid: {exc}") from exc
     return key
 
 
