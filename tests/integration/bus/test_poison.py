@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import nats
@@ -37,7 +36,7 @@ from runner.dsl.loader import LoadedPipeline, load_pipeline
 from runner.local import LocalStack
 from runner.store.factory import open_store
 from runner.store.memory import MemoryStore
-from tests.fixtures.controllers import start_controller
+from tests.fixtures.controllers import OutputDrain, start_controller
 from tests.integration.runtime.pipelines import CHAIN
 from tests.unit.bus.controller_harness import (
     SEQ_HEADER,
@@ -156,23 +155,6 @@ async def _counted(js: JetStreamContext, settings: NatsSettings, want: int) -> b
     return have == want
 
 
-class _Drain:
-    """Reads a process's output in a thread (a full pipe would block its logging)."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        assert proc.stdout is not None
-        self.lines: list[str] = []
-        self._thread = threading.Thread(target=self._read, args=(proc.stdout,), daemon=True)
-        self._thread.start()
-
-    def _read(self, stream: Iterator[str]) -> None:
-        for line in stream:
-            self.lines.append(line.rstrip("\n"))
-
-    def join(self, timeout: float) -> None:
-        self._thread.join(timeout)
-
-
 async def test_runner_service_survives_poison_and_generated_garbage(
     tmp_path: Path,
     private_nats_url: str,
@@ -180,7 +162,7 @@ async def test_runner_service_survives_poison_and_generated_garbage(
     controller_processes: list[subprocess.Popen[str]],
 ) -> None:
     proc = start_controller(tmp_path, private_nats_url, controller_processes)
-    drain = _Drain(proc)
+    drain: OutputDrain = proc.output  # type: ignore[attr-defined]
     settings = private_bus.settings
     bad = garbage(settings.stream, seed=2)
     loaded = write_chain(tmp_path)
