@@ -48,11 +48,22 @@ def dumps(value: Any) -> bytes:
 
 
 def named(run: str) -> list[Message]:
-    """The four messages that each killed ``runner up`` (and again after every restart)."""
+    """The four messages that each killed ``runner up`` (and again after every restart),
+    then lone surrogates (JSON ``"\\udc80"``: valid JSON, not encodable as UTF-8) in
+    ``specversion``, in ``source`` and in the data."""
     null_id = {**event(run), "id": None}
     list_version = {**event(run), "specversion": []}
     ghost = event("ghost-expected-stream")
+    surrogates = [
+        {**event(run), "specversion": "\udc80"},
+        {**event("ghost-surrogate-source"), "source": "/runner/\udc80"},
+        {**event("ghost-surrogate-data"), "data": {"attempt": 1, "parameters": {"x": "\udc80"}}},
+    ]
     return [
+        *(
+            Message(subject(run), dumps(body), CE_JSON, f"lone surrogate #{i + 1}")
+            for i, body in enumerate(surrogates)
+        ),
         Message(subject(run), dumps(null_id), CE_JSON, '"id": null'),
         Message(subject(run), dumps(list_version), CE_JSON, '"specversion": []'),
         Message(subject(run), b"[" * 200_000, CE_JSON, "200 KB of nested ["),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,7 @@ class Tally:
             first = text.splitlines()[0] if text else type(exc).__name__
             if not isinstance(exc, AssertionError | pytest.fail.Exception):
                 first = f"{type(exc).__name__}: {first}"
+                traceback.print_exc()  # not a verdict: where it came from matters
             self.failures.append(f"#{self.attempted} ({what}): {first}")
             print(f"[chaos]   FAILED: {exc}", flush=True)
             if "pytest-timeout" in text:  # the test's own timeout still ends it

@@ -47,6 +47,15 @@ def _wait_dead_lettered(
     assert not lost, f"{len(lost)} message(s) not in the dead-letter stream: {labels[:10]}"
 
 
+def _publish(stack: Stack, url: str, messages: Sequence[rawbus.Message]) -> list[rawbus.Message]:
+    """Publish; if that fails, say first whether ``runner up`` (and its server) died."""
+    try:
+        return rawbus.publish(url, messages)
+    except Exception:
+        stack.check_up_alive()
+        raise
+
+
 def _nats_url(stack: Stack) -> str:
     return str(json.loads((stack.home / "up.json").read_text())["nats_url"])
 
@@ -56,17 +65,17 @@ def test_poison_messages_and_a_flood_are_dead_lettered_while_a_run_succeeds(
     stack: Stack, rng: random.Random, tally: Callable[[str, int], Tally]
 ) -> None:
     t = tally(f"poison messages + {FLOOD} malformed during a run", 1)
-    with t.moment(f"4 named poison messages, then {FLOOD} generated ones, during a run"):
+    with t.moment(f"the named poison messages, then {FLOOD} generated ones, during a run"):
         up = stack.start_up()
         url = _nats_url(stack)
         run, _ = stack.submit(tag="poison")
         wait_for_step(stack, run, STEPS[0])
         sent = []
-        for message in poison.named(run):  # each of these alone used to kill it
-            sent += rawbus.publish(url, [message])
+        for message in poison.named(run):  # one at a time: which one kills it
+            sent += _publish(stack, url, [message])
             _wait_dead_lettered(stack, url, sent, after=message.label)
         flood = poison.flood(rng, run, FLOOD)
-        stored = rawbus.publish(url, flood)
+        stored = _publish(stack, url, flood)
         print(f"[chaos]   {len(stored)} of {len(flood)} generated messages stored", flush=True)
         assert len(stored) == len(flood), "JetStream dropped some as duplicates"
         sent += stored
@@ -97,7 +106,7 @@ def test_a_forged_step_report_is_rejected_and_the_real_one_wins(
             {**poison.CE_JSON, "Nats-Msg-Id": forged["id"]},
             "forged report",
         )
-        assert rawbus.publish(url, [message]) == [message]
+        assert _publish(stack, url, [message]) == [message]
         assert not stack.ledger.ended(run, last), "the forgery came too late to matter"
         record = stack.wait_for_run(run)
         values = record["steps"][last]["output_values"]
