@@ -50,7 +50,7 @@ def test_cancel_with_a_reused_pid_in_a_stale_pid_file_spares_that_process(
     for i in range(MOMENTS):
         if t.stopped:
             break
-        step, offset = rng.choice(STEPS[:3]), round(rng.uniform(0.1, 1.3), 2)
+        step, offset = rng.choice(STEPS[:3]), round(rng.uniform(0.1, 1.0), 2)
         with t.moment(f"run {i + 1}: SIGKILL {offset}s into {step}, plant a pid, cancel"):
             stack.ensure_up()
             run, _ = stack.submit(tag=f"stale-{i}")
@@ -84,7 +84,7 @@ def test_a_cancel_requested_while_the_controller_is_down_completes_after_restart
     for i in range(MOMENTS):
         if t.stopped:
             break
-        step, offset = rng.choice(STEPS[:3]), round(rng.uniform(0.1, 1.3), 2)
+        step, offset = rng.choice(STEPS[:3]), round(rng.uniform(0.1, 1.0), 2)
         with t.moment(f"run {i + 1}: SIGKILL {offset}s into {step}, cancel, restart"):
             stack.ensure_up()
             run, _ = stack.submit(tag=f"down-{i}")
