@@ -45,5 +45,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .runner .pytest_cache .mypy_cache .ruff_cache build *.egg-info bench/results bench/.venv-kfp
+	rm -rf $(VENV) .runner .pytest_cache .mypy_cache .ruff_cache build *.egg-info bench/results bench/.venv-kfp tests/chaos/results
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
