@@ -68,10 +68,12 @@ def read_up(home: Path) -> UpInfo | None:
 def write_up(home: Path, nats_url: str) -> None:
     path = home / UP_MARKER
     tmp = path.with_suffix(".tmp")
-    # 0600: an external NATS URL may carry user:password@.
+    # The URL without user:password@ — nothing under the home holds a secret; the
+    # other commands of the home bring their own credentials (RUNNER_NATS_*).
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    record = {**ProcessIdentity.current().to_json(), "nats_url": redact_url(nats_url)}
     with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps({**ProcessIdentity.current().to_json(), "nats_url": nats_url}))
+        fh.write(json.dumps(record))
     tmp.replace(path)
 
 
@@ -156,7 +158,11 @@ def describe_stack(stack: LocalStack) -> str:
         return f"in-process controller on NATS {url}"
     home = stack.settings.home.resolve()
     up = read_up(home)
-    if up is not None and stack.embedded is None and up.nats_url == stack.nats_url:
+    if (
+        up is not None
+        and stack.embedded is None
+        and up.nats_url == redact_url(stack.nats_url or "")
+    ):
         return f"the `runner up` stack (pid {up.pid}) at {url}"
     record = read_record(home / "nats")
     if stack.embedded is None and record is not None and record.url == stack.nats_url:
