@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import nats
+from nats.aio.client import Client as NATS
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from tests.fixtures.nats import run_in_thread
@@ -32,13 +33,25 @@ class Message:
         return hashlib.sha256(self.body).hexdigest()
 
 
+async def _connect(url: str) -> NATS:
+    # Two quick tries: nats-py's default is 60 tries 2 s apart, which turns a dead
+    # server into a two-minute hang.
+    return await nats.connect(
+        url,
+        allow_reconnect=False,
+        connect_timeout=5,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.2,
+    )
+
+
 def publish(url: str, messages: Sequence[Message], chunk: int = 256) -> list[Message]:
     """JetStream-publish every message; the ones the events stream stored (a duplicate
     ``Nats-Msg-Id`` in the dedup window is dropped by the server, so it never reaches
     the controller)."""
 
     async def go() -> list[Message]:
-        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+        nc = await _connect(url)
         try:
             js = nc.jetstream(timeout=30)
             stored = []
@@ -59,7 +72,7 @@ def count(url: str, stream: str = DEAD_LETTER_STREAM) -> int:
     """Messages in ``stream`` (0 while it does not exist)."""
 
     async def go() -> int:
-        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+        nc = await _connect(url)
         try:
             info = await nc.jetstream().stream_info(stream)
             return int(info.state.messages)
@@ -86,7 +99,7 @@ def dead_letters(url: str) -> list[DeadLetter]:
     """Everything in the dead-letter stream, through an ephemeral pull consumer."""
 
     async def go() -> list[DeadLetter]:
-        nc = await nats.connect(url, allow_reconnect=False, connect_timeout=5)
+        nc = await _connect(url)
         try:
             js = nc.jetstream(timeout=30)
             total = int((await js.stream_info(DEAD_LETTER_STREAM)).state.messages)

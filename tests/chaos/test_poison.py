@@ -29,22 +29,38 @@ def _wait_dead_lettered(
 ) -> None:
     """Every sent message is in the dead-letter stream, and ``runner up`` still runs."""
     deadline = time.monotonic() + DEAD_LETTER_DEADLINE
-    while True:
-        try:
-            stack.check_up_alive()  # first: its nats-server goes down with it
-        except AssertionError as exc:
-            raise AssertionError(f"after {after}: {exc}") from None
-        if rawbus.count(url) >= len(sent):
-            break
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"after {after}: {rawbus.count(url)} of {len(sent)} messages dead-lettered "
-                f"within {DEAD_LETTER_DEADLINE}s:\n{stack.tail()}"
-            )
-        time.sleep(0.2)
+    try:
+        while _dead_letter_count(stack, url) < len(sent):
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"{_dead_letter_count(stack, url)} of {len(sent)} messages dead-lettered "
+                    f"within {DEAD_LETTER_DEADLINE}s:\n{stack.tail()}"
+                )
+            time.sleep(0.2)
+    except AssertionError as exc:
+        raise AssertionError(f"after {after}: {exc}") from None
     lost = rawbus.missing(sent, rawbus.dead_letters(url))
     labels = sorted({m.label for m in lost})
     assert not lost, f"{len(lost)} message(s) not in the dead-letter stream: {labels[:10]}"
+
+
+def _dead_letter_count(stack: Stack, url: str) -> int:
+    """The dead-letter stream's size; if NATS cannot be asked, whether ``runner up``
+    died (it stops its nats-server on the way out) says why."""
+    stack.check_up_alive()
+    try:
+        return rawbus.count(url)
+    except Exception:
+        _wait_for_exit(stack, grace=15)
+        raise
+
+
+def _wait_for_exit(stack: Stack, grace: float) -> None:
+    """Raise :class:`StackDied` if ``runner up`` exits within ``grace`` seconds."""
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        stack.check_up_alive()
+        time.sleep(0.2)
 
 
 def _publish(stack: Stack, url: str, messages: Sequence[rawbus.Message]) -> list[rawbus.Message]:
@@ -52,7 +68,7 @@ def _publish(stack: Stack, url: str, messages: Sequence[rawbus.Message]) -> list
     try:
         return rawbus.publish(url, messages)
     except Exception:
-        stack.check_up_alive()
+        _wait_for_exit(stack, grace=15)
         raise
 
 
