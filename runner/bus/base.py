@@ -254,6 +254,8 @@ def subject_matches(filter_subject: str, subject: str) -> bool:
 
 
 def header_value(text: str, limit: int = 1024) -> str:
-    """Make free text safe as a NATS header value (no CR/LF, bounded)."""
+    """Make free text safe as a NATS header value or a log line: one line, bounded,
+    valid UTF-8 (a lone surrogate echoed from a bad message is written ``\\udc80``)."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."

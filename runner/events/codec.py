@@ -34,7 +34,8 @@ __all__ = ["CONTENT_TYPE", "MSG_ID_HEADER", "decode", "encode"]
 CONTENT_TYPE = "application/cloudevents+json"
 """``Content-Type`` of a structured-mode message."""
 MSG_ID_HEADER = "Nats-Msg-Id"
-"""JetStream's dedup header; always the event id."""
+"""JetStream's dedup header: the event id — for a signed event, the id plus the
+start of its signature (:func:`msg_id`)."""
 
 # Ids become a NATS header value and a KV-recorded "applied" marker, so no
 # whitespace or control characters (a CR/LF would split the header block).
@@ -74,7 +75,20 @@ def encode(event: Event) -> tuple[bytes, dict[str, str]]:
     # data_json(), not the model dump: ``Event.data`` is typed as the base
     # model, so pydantic's own serialisation of Event would drop its fields.
     _, body = to_structured(CloudEvent(attributes, event.data_json()))
-    return body, {"Content-Type": CONTENT_TYPE, MSG_ID_HEADER: event.id}
+    return body, {"Content-Type": CONTENT_TYPE, MSG_ID_HEADER: msg_id(event)}
+
+
+def msg_id(event: Event) -> str:
+    """The dedup id of ``event`` on JetStream.
+
+    The event id, so a re-published fact is dropped. A signed event's id gets the
+    first 16 hex digits of its signature appended: someone who publishes a forgery
+    under the real report's id first must not make JetStream drop the real one as
+    its duplicate (the forgery is dead-lettered; the real report still arrives).
+    """
+    if event.auth is None:
+        return event.id
+    return f"{event.id}~{event.auth.rpartition('.')[2][:16]}"
 
 
 def decode(body: bytes, headers: Mapping[str, str] | None = None) -> Event:
@@ -91,13 +105,14 @@ def decode(body: bytes, headers: Mapping[str, str] | None = None) -> Event:
         return _decode(body, headers)
     except EventError as exc:
         text = str(exc)
-        if len(text) <= MAX_REASON_CHARS:
+        shown = _short(_printable(text), MAX_REASON_CHARS - 3)
+        if shown == text:
             raise
-        raise EventError(_short(text, MAX_REASON_CHARS - 3)) from exc
+        raise EventError(shown) from exc
     except Exception as exc:  # the contract: EventError for any input
         raise EventError(
             f"message is not a valid runner event: decoding it raised "
-            f"{type(exc).__name__} ({_short(str(exc), 200)})"
+            f"{type(exc).__name__} ({_short(_printable(str(exc)), 200)})"
         ) from exc
 
 
@@ -113,7 +128,30 @@ def _decode(body: bytes, headers: Mapping[str, str] | None) -> Event:
     attrs: dict[str, Any] = dict(ce.get_attributes())
     if binary and "ce-time" not in lowered:
         attrs.pop("time", None)  # the SDK invents "now"; a fact needs its own time
-    return _to_event(attrs, ce.get_data())
+    event = _to_event(attrs, ce.get_data())
+    if b"\\u" in body:  # only a JSON escape can make a lone surrogate
+        _check_unicode(event)
+    return event
+
+
+def _check_unicode(event: Event) -> None:
+    """Text that is not valid Unicode (a lone UTF-16 surrogate such as ``"\\udc80"``)
+    could be parsed but never written back (run state, logs, headers)."""
+    try:
+        json.dumps([event.source, event.tracestate, event.data_json()], ensure_ascii=False).encode(
+            "utf-8"
+        )
+    except UnicodeEncodeError as exc:
+        raise EventError(
+            f"event {event.id!r} of type {event.type}: its text is not valid Unicode "
+            f"(a lone surrogate, {_printable(exc.object[exc.start : exc.end])}); "
+            "send UTF-8 text"
+        ) from exc
+
+
+def _printable(text: str) -> str:
+    """``text`` as valid UTF-8: lone surrogates become ``\\udc80`` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _precheck_structured(body: bytes) -> None:

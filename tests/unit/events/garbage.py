@@ -69,7 +69,8 @@ def skeleton(kind: EventKind) -> dict[str, Any]:
 
 
 def poison_messages(stream: str) -> list[Message]:
-    """The four messages that each killed ``runner up`` (and again after every restart).
+    """The messages that each killed ``runner up`` (and again after every restart):
+    the four of the issue, and lone surrogates found by the fault suite.
 
     ``stream`` is the name of the events stream: the header must name the
     stream that stores the subject, or the publish itself is refused.
@@ -90,6 +91,14 @@ def poison_messages(stream: str) -> list[Message]:
             {"Nats-Expected-Stream": stream, "Content-Type": "application/cloudevents+json"},
             subject="runner.events.fuzz.fuzz-hdr.step.succeeded",
             what="header Nats-Expected-Stream",
+        ),
+        # Lone UTF-16 surrogates parse as JSON but can never be written back
+        # as UTF-8 (a log line, a dead-letter header, the run state).
+        Message(changed(specversion="\udc80"), what="lone surrogate in specversion"),
+        Message(changed(source="/x\udc80"), what="lone surrogate in source"),
+        Message(
+            changed(data={"attempt": 1, "parameters": {"output": "\ud800"}}),
+            what="lone surrogate in the data",
         ),
     ]
 

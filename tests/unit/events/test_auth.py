@@ -6,7 +6,7 @@ import pytest
 
 from runner.events import EventKind
 from runner.events.auth import SIGNED_KINDS, ReportKeys, sign, signature
-from runner.events.codec import decode, encode
+from runner.events.codec import MSG_ID_HEADER, decode, encode, msg_id
 from tests.unit.events.samples import sample
 
 KEYS = ReportKeys(b"k" * 32)
@@ -90,3 +90,14 @@ def test_signature_covers_data_id_and_names() -> None:
     assert signature(event.model_copy(update={"run_id": "r2"}), "t") != base
     assert signature(event.model_copy(update={"step": "other"}), "t") != base
     assert signature(event, "u") != base
+
+
+def test_a_forgery_under_the_real_id_cannot_take_the_real_reports_dedup_slot() -> None:
+    real = KEYS.sign(sample(EventKind.STEP_SUCCEEDED))
+    _, real_headers = encode(real)
+    _, forged_headers = encode(sample(EventKind.STEP_SUCCEEDED))  # unsigned, same event id
+    assert forged_headers[MSG_ID_HEADER] == real.id
+    assert real_headers[MSG_ID_HEADER] != real.id
+    assert real_headers[MSG_ID_HEADER].startswith(real.id + "~")
+    # A re-publish of the real report is still a duplicate of itself.
+    assert encode(real)[1][MSG_ID_HEADER] == real_headers[MSG_ID_HEADER] == msg_id(real)

@@ -72,6 +72,17 @@ def test_poison_reasons_say_what_is_wrong() -> None:
     assert reasons[2].startswith("message body is JSON nested too deeply to read")
 
 
+@pytest.mark.parametrize(
+    "message", [m for m in POISON if "surrogate" in m.what], ids=lambda m: m.what
+)
+def test_lone_surrogates_are_refused_and_the_reason_is_valid_utf8(message: Any) -> None:
+    with pytest.raises(EventError) as info:
+        decode(message.body, message.headers)
+    reason = str(info.value)
+    reason.encode("utf-8")  # would raise on a lone surrogate: a log line must be writable
+    assert "\\udc80" in reason or "\\ud800" in reason or "not valid Unicode" in reason
+
+
 @pytest.mark.parametrize("message", POISON, ids=[m.what for m in POISON])
 def test_a_delivery_of_a_poison_message_never_raises(message: Any) -> None:
     delivery = Delivery(
