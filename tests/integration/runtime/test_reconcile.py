@@ -226,9 +226,10 @@ async def test_a_forged_report_is_rejected_and_the_real_one_wins(
         sign(forged(None), wrong_key.attempt_token(handle.run_id, "work", 1)),  # another key
     ]
     for n, fake in enumerate(fakes):
-        # Distinct message ids: JetStream would drop a second copy of the same id anyway.
         body, headers = encode(fake)
-        headers["Nats-Msg-Id"] = f"forgery-{n}"
+        if n:  # the first one takes the real report's event id as its Nats-Msg-Id
+            headers["Nats-Msg-Id"] = f"forgery-{n}"
+        assert n or headers["Nats-Msg-Id"] == f"{handle.run_id}/work/1/step.succeeded"
         await stack.bus.publish_raw(fake.subject, body, headers)
     state = await handle.wait(timeout=120)
     assert state.status is RunStatus.SUCCEEDED, state.error
