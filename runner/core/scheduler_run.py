@@ -43,23 +43,9 @@ from runner.events.models import (
 
 def start_run(event: Event, plan: Plan, now: datetime) -> Transition:
     """Create the state of a requested run; fail it at once if its parameters are invalid."""
+    state = _requested_state(event, now)
     data = event.data
     assert isinstance(data, RunRequested)
-    state = RunState(
-        run_id=event.run_id,
-        pipeline=event.pipeline,
-        pipeline_digest=data.pipeline_digest,
-        spec_uri=data.spec_uri,
-        code=data.code,
-        no_cache=data.no_cache,
-        experiment=data.experiment,
-        version=data.version,
-        requested_by=data.requested_by,
-        labels=dict(data.labels),
-        created_at=now,
-        traceparent=event.traceparent,
-        tracestate=event.tracestate,
-    )
     tr = Transition(state=state, plan=plan, now=now)
     parameters = resolve_parameters(plan, data.parameters)
     error = parameters.error(plan.name)
@@ -87,31 +73,38 @@ def start_run(event: Event, plan: Plan, now: datetime) -> Transition:
     return tr
 
 
-def unloadable_run(event: Event, error: ErrorInfo, now: datetime) -> RunState:
-    """The record of a requested run whose pipeline spec cannot be loaded: failed at
-    once, with ``run.failed`` in its outbox — so ``runner status`` and the event
-    stream agree. No plan is needed (there is none to be had)."""
+def _requested_state(event: Event, now: datetime) -> RunState:
+    """A run's state as its ``run.requested`` describes it (no steps yet)."""
     data = event.data
     assert isinstance(data, RunRequested)
-    state = RunState(
+    return RunState(
         run_id=event.run_id,
         pipeline=event.pipeline,
         pipeline_digest=data.pipeline_digest,
         spec_uri=data.spec_uri,
         code=data.code,
-        parameters=dict(data.parameters),
         no_cache=data.no_cache,
         experiment=data.experiment,
         version=data.version,
         requested_by=data.requested_by,
         labels=dict(data.labels),
-        status=RunStatus.FAILED,
         created_at=now,
-        finished_at=now,
-        error=error,
         traceparent=event.traceparent,
         tracestate=event.tracestate,
     )
+
+
+def unloadable_run(event: Event, error: ErrorInfo, now: datetime) -> RunState:
+    """The record of a requested run whose pipeline spec cannot be loaded: failed at
+    once, with ``run.failed`` in its outbox — so ``runner status`` and the event
+    stream agree. No plan is needed (there is none to be had)."""
+    state = _requested_state(event, now)
+    data = event.data
+    assert isinstance(data, RunRequested)
+    state.parameters = dict(data.parameters)
+    state.status = RunStatus.FAILED
+    state.finished_at = now
+    state.error = error
     failed = make_event(
         EventKind.RUN_FAILED,
         run_id=state.run_id,
