@@ -228,6 +228,15 @@ def _signal_handlers_restored() -> Iterator[None]:
                     signal.signal(sig, handler)
 
 
+def _exit_on_sigterm_as_pid_1() -> None:
+    """In a container the step is PID 1, and the kernel ignores a signal PID 1 has
+    no handler for: a cancelled pod would linger for its whole grace period.
+    Give SIGTERM its usual meaning there (exit 128 + 15); a component may still
+    install its own handler while it runs."""
+    if os.getpid() == 1:
+        signal.signal(signal.SIGTERM, lambda _sig, _frame: os._exit(128 + signal.SIGTERM))
+
+
 _CATCHABLE_SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP})
 
 
@@ -333,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    _exit_on_sigterm_as_pid_1()
     from runner.step.request import REQUEST_ENV
 
     try:
