@@ -103,8 +103,13 @@ async def start(stack: LocalStack, loaded, **params):  # type: ignore[no-untyped
     )
 
 
-def _marker(stack: LocalStack, run_id: str, step: str) -> str:
+async def _marker(stack: LocalStack, run_id: str, step: str) -> str:
+    """The attempt's ``reported`` marker. The step writes it right after its report
+    is published, so the run may be seen to end a moment before it exists."""
     path = stack.settings.home / "executions" / run_id / step / "1" / "reported"
+    deadline = time.monotonic() + 15
+    while not path.exists() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     return path.read_text() if path.exists() else "(no marker)"
 
 
@@ -136,7 +141,7 @@ async def test_a_sigterm_handler_saves_a_checkpoint_when_the_step_is_cancelled(
     # The handler's sys.exit() was reported by the step itself, within the grace.
     assert step.error is not None
     assert (step.error.reason, step.error.exit_code) == ("SystemExit", 143), step.error
-    assert _marker(stack, handle.run_id, "checkpointing") == "failed"
+    assert await _marker(stack, handle.run_id, "checkpointing") == "failed"
     pid = int((calls / "checkpointing").read_text().split()[0])
     assert not _alive(pid)
 
@@ -157,8 +162,8 @@ async def test_sys_exit_and_keyboard_interrupt_in_a_component_are_reported_failu
     assert interrupted is not None
     assert (interrupted.reason, interrupted.type) == ("Interrupted", "KeyboardInterrupt")
     # Reported by the step process, not by the executor after an unreported exit.
-    assert _marker(stack, handle.run_id, "exits") == "failed"
-    assert _marker(stack, handle.run_id, "interrupted") == "failed"
+    assert await _marker(stack, handle.run_id, "exits") == "failed"
+    assert await _marker(stack, handle.run_id, "interrupted") == "failed"
 
 
 def _alive(pid: int) -> bool:
