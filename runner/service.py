@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import faulthandler
+import logging
+import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +30,11 @@ from runner.lifecycle.scheduler import Scheduler
 from runner.local import LocalStack
 from runner.privacy import redact_url, restrict_umask
 from runner.triggers import TriggerService
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_REPORT_SECONDS = 20.0
+"""A shutdown still running after this long logs what it is waiting for."""
 
 
 class ServiceError(RunnerError):
@@ -44,10 +53,18 @@ async def serve(
     """Serve until ``stop`` is set or a SIGINT/SIGTERM arrives."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
+    watchdog = _ShutdownWatchdog(loop)
     installed = []
+
+    def on_signal() -> None:
+        if stop.is_set():
+            watchdog.force()  # a second Ctrl-C: the user will not wait any longer
+        stop.set()
+        watchdog.arm()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
             installed.append(sig)
         except (NotImplementedError, RuntimeError):  # not the main thread
             pass
@@ -65,8 +82,47 @@ async def serve(
                 on_ready(stack)
             await _until_stopped(stop, stack.controller_task, stack.supervisor_task)
     finally:
+        watchdog.disarm()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+class _ShutdownWatchdog:
+    """Says what a slow shutdown waits for, and lets a second Ctrl-C end it.
+
+    The timer runs on a thread, so it fires even if the event loop is stuck."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._timer: threading.Timer | None = None
+
+    def arm(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(SHUTDOWN_REPORT_SECONDS, self._report)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def force(self) -> None:
+        log.error("stopping at once (second interrupt); the next start cleans up")
+        os._exit(130)
+
+    def _report(self) -> None:
+        log.error(
+            "still stopping after %gs; press Ctrl-C again to stop at once. Waiting on:",
+            SHUTDOWN_REPORT_SECONDS,
+        )
+        try:
+            for task in asyncio.all_tasks(self.loop):
+                frames = task.get_stack(limit=3)
+                where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames)
+                log.error("  task %s: %s", task.get_name(), where or "(not started)")
+        except RuntimeError:  # the set of tasks changed while we read it
+            pass
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 async def _until_stopped(

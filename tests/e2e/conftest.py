@@ -136,13 +136,20 @@ class Background:
     def interrupt(self, timeout: float = 30.0) -> int:
         """Ctrl-C; the exit status once the process has ended."""
         self.proc.send_signal(signal.SIGINT)
-        code = self.proc.wait(timeout=timeout)
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._collect()  # what it said it waits for (after 20 s it says so)
+            pytest.fail(f"did not stop within {timeout:g}s of Ctrl-C; output:\n{self.output}")
         self._reader.join(timeout=5)
+        self._collect()
+        return code
+
+    def _collect(self) -> None:
         while not self._queue.empty():
             line = self._queue.get()
             if line is not None:
                 self.lines.append(line)
-        return code
 
     def stop(self) -> None:
         if self.proc.poll() is None:
