@@ -117,12 +117,26 @@ class _ShutdownWatchdog:
         )
         try:
             for task in asyncio.all_tasks(self.loop):
-                frames = task.get_stack(limit=3)
-                where = " <- ".join(f"{f.f_code.co_name}:{f.f_lineno}" for f in frames)
-                log.error("  task %s: %s", task.get_name(), where or "(not started)")
+                log.error("  task %s: %s", task.get_name(), _awaiting(task))
         except RuntimeError:  # the set of tasks changed while we read it
             pass
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+
+
+def _awaiting(task: asyncio.Task[Any]) -> str:
+    """Where ``task`` is suspended: its chain of awaits, outermost first."""
+    where = []
+    coro: Any = task.get_coro()
+    for _ in range(30):
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is None:
+            break
+        where.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    if coro is not None and not where:
+        return repr(coro)[:120]
+    tail = f" -> {type(coro).__name__}" if coro is not None else ""
+    return " -> ".join(where) + tail or "(not started)"
 
 
 async def _until_stopped(
