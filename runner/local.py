@@ -36,6 +36,7 @@ from runner.executors.local import LocalExecutor
 from runner.privacy import make_private_dir, split_credentials
 from runner.store.base import ArtifactStore
 from runner.store.factory import open_store
+from runner.tasks import stop_task
 from runner.telemetry.tracer import RunTracer, start_run_tracer
 
 if TYPE_CHECKING:
@@ -218,9 +219,7 @@ class LocalStack:
             await self._store.close()
         if self._bus is not None:
             await self._bus.close()
-        if self._supervisor is not None:  # before the server: a stop is no crash
-            self._supervisor.cancel()
-            await asyncio.gather(self._supervisor, return_exceptions=True)
+        await stop_task(self._supervisor)  # before the server: a stop is no crash
         if self.embedded is not None:
             await self.embedded.stop()
 

@@ -48,6 +48,7 @@ from runner.events.models import ErrorInfo, RunRequested
 from runner.executors.base import AttemptInfo, Executor
 from runner.lifecycle.index import RunIndex, RunSummary
 from runner.store.base import ArtifactStore
+from runner.tasks import raise_if_cancelling, stop_task, stop_tasks
 from runner.telemetry.ids import adopt_run_request, attempt_trace
 from runner.telemetry.tracer import RunTracer, SpanBatch
 
@@ -138,9 +139,7 @@ class Controller:
                 else:
                     self.caught_up.set()
         finally:
-            if reconciler is not None:
-                reconciler.cancel()
-                await asyncio.gather(reconciler, return_exceptions=True)
+            await stop_task(reconciler)
             await self._cancel_timers()
             await consumer.close()
 
@@ -218,6 +217,7 @@ class Controller:
                     attempts += self._attempts_of(loaded[0])
                 await self._reconcile(attempts)
             except RunnerError as exc:  # the bus or the store is away: next pass
+                raise_if_cancelling(exc)
                 log.warning("reconcile pass failed: %s", exc)
 
     async def _reconcile(self, attempts: list[AttemptInfo]) -> None:
@@ -394,10 +394,7 @@ class Controller:
         task.add_done_callback(lambda _t: self._timers.pop(action.id, None))
 
     async def _cancel_timers(self) -> None:
-        timers = list(self._timers.values())
-        for task in timers:
-            task.cancel()
-        await asyncio.gather(*timers, return_exceptions=True)
+        await stop_tasks(self._timers.values())
 
     async def _dead_letter(self, delivery: Delivery, reason: str) -> bool:
         """Park ``delivery`` on the dead-letter stream (full reason in its header), ack

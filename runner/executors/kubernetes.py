@@ -58,6 +58,7 @@ from runner.executors.kubernetes_watch import ListFn, OnEvent, OnSync, ResourceW
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.keys import log_key
+from runner.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -159,9 +160,7 @@ class KubernetesExecutor:
 
     async def aclose(self) -> None:
         """Stop watching; Jobs keep running and a later executor adopts them."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)
         if self._owns_client and self._client is not None:
             await self._client.close()
             self._client = None

@@ -43,6 +43,7 @@ from runner.executors.local_attempts import AttemptLock, Probe
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.keys import log_key
+from runner.tasks import stop_tasks
 
 log = logging.getLogger(__name__)
 
@@ -181,9 +182,7 @@ class LocalExecutor:
     async def aclose(self) -> None:
         if self.kill_on_close:
             await self._stop_all()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)
         for attempt in self._attempts.values():
             attempt.lock.release()
 

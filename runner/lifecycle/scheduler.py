@@ -32,6 +32,7 @@ from runner.controller.states import RunStates
 from runner.errors import ConflictError, RunnerError
 from runner.lifecycle.cron import parse_cron
 from runner.lifecycle.schedules import ActiveRun, Cursor, Schedule, Schedules, tick_run_id
+from runner.tasks import raise_if_cancelling, stop_task
 
 __all__ = ["MAX_CATCHUP", "Scheduler"]
 
@@ -79,10 +80,8 @@ class Scheduler:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def run(self) -> None:
         """Pass after pass until cancelled; trouble in one pass is logged and retried."""
@@ -90,8 +89,10 @@ class Scheduler:
             try:
                 await self.run_once()
             except RunnerError as exc:
+                raise_if_cancelling(exc)
                 log.warning("scheduler: %s; trying again in %.0fs", exc, self.poll_seconds)
-            except Exception:  # a bug must not silently end every schedule
+            except Exception as exc:  # a bug must not silently end every schedule
+                raise_if_cancelling(exc)
                 log.exception("scheduler: unexpected error; trying again")
             await self.sleep(self.poll_seconds)
 

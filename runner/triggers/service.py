@@ -29,6 +29,7 @@ from runner.bus.base import Bus
 from runner.config import StoreSettings
 from runner.errors import RunnerError
 from runner.store.listing import BucketLister, S3BucketLister
+from runner.tasks import stop_task
 from runner.triggers.definitions import SEEN_BUCKET, Definitions, definitions_bucket
 from runner.triggers.engine import TriggerEngine, now_utc
 from runner.triggers.feeds import FeedKey, NotificationFeed
@@ -216,14 +217,10 @@ class TriggerService:
             await _until_ready(supervised)
 
     async def _stop(self, name: str) -> None:
-        running = self._tasks.pop(name)
-        running.task.cancel()
-        await asyncio.gather(running.task, return_exceptions=True)
+        await stop_task(self._tasks.pop(name).task)
 
     async def aclose(self) -> None:
-        if self._reloader is not None:
-            self._reloader.cancel()
-            await asyncio.gather(self._reloader, return_exceptions=True)
+        await stop_task(self._reloader)
         for name in list(self._tasks):
             await self._stop(name)
         await self.sender.close()
