@@ -49,11 +49,11 @@ def start(tr: Transition, name: str) -> None:
     for _ in range(width):
         # An iteration that ends at once (all skipped) has already opened the next.
         if loop.next < len(items):
-            _open_iteration(tr, name, plan, loop, indexes)
+            _open_iteration(tr, plan, loop, indexes)
 
 
 def _open_iteration(
-    tr: Transition, name: str, plan: LoopPlan, loop: LoopState, indexes: names.Indexes
+    tr: Transition, plan: LoopPlan, loop: LoopState, indexes: names.Indexes
 ) -> None:
     index = loop.next
     loop.next += 1
@@ -90,7 +90,7 @@ def close_iteration(
         return
     del loop.open[index]
     if tr.state.status is RunStatus.RUNNING and loop.next < len(loop.items or ()):
-        _open_iteration(tr, name, tr.plan.loops[node.scope], loop, indexes[:-1])
+        _open_iteration(tr, tr.plan.loops[node.scope], loop, indexes[:-1])
     elif not loop.open:
         _finish(tr, name, loop)
 

@@ -41,7 +41,7 @@ class Graph:
 def build_graph(
     spec: PipelineSpec, tasks: Mapping[str, TaskSpec], loops: Mapping[str, LoopSpec]
 ) -> Graph:
-    enclosing = _enclosing(spec, loops)
+    enclosing = _enclosing(spec)
     raw: dict[str, list[tuple[str, bool]]] = {}
     for task in spec.tasks:
         raw[task.name] = _task_deps(spec, task, tasks)
@@ -76,7 +76,7 @@ def build_graph(
     )
 
 
-def _enclosing(spec: PipelineSpec, loops: Mapping[str, LoopSpec]) -> dict[str, tuple[str, ...]]:
+def _enclosing(spec: PipelineSpec) -> dict[str, tuple[str, ...]]:
     chains: dict[str, tuple[str, ...]] = {}
     for loop in spec.loops:  # outer loops come first (checked by check_loops)
         chains[loop.name] = (*chains[loop.loop], loop.loop) if loop.loop else ()

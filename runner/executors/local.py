@@ -227,8 +227,6 @@ class LocalExecutor:
             try:
                 async with self._slots:
                     error = await self._run_process(attempt, log_path)
-            except asyncio.CancelledError:
-                raise
             except Exception as exc:  # the executor must report, whatever went wrong
                 log.exception("local executor: attempt %s failed to run", _launch_id(req))
                 error = ErrorInfo(reason="LaunchFailed", message=f"{type(exc).__name__}: {exc}")

@@ -193,14 +193,6 @@ def _copy_hashing(src: BinaryIO, dst: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(DEFAULT_CHUNK_SIZE):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _temp_in(directory: Path) -> tuple[int, str]:
     directory.mkdir(parents=True, exist_ok=True)
     return tempfile.mkstemp(dir=directory, prefix=TMP_PREFIX)
