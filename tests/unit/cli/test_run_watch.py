@@ -16,23 +16,39 @@ from runner.local import LocalStack
 @dataclass
 class FakeStack:
     controller: Any
-    controller_running: bool = True
+    running: bool = True
+    checks: int = 0
+
+    @property
+    def controller_running(self) -> bool:
+        self.checks += 1
+        return self.running
+
+
+async def checked(stack: FakeStack, times: int) -> None:
+    """Wait (with a deadline) until the watcher has looked at the stack ``times`` times."""
+    async with asyncio.timeout(5):
+        while stack.checks < times:
+            await asyncio.sleep(0.005)
 
 
 async def test_a_dead_controller_ends_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run, "CONTROLLER_POLL_SECONDS", 0.01)
     stack = FakeStack(controller=object())
     watch = asyncio.create_task(run._watch_controller(cast(LocalStack, stack)))
-    await asyncio.sleep(0.05)
+    await checked(stack, 3)  # it polled a live controller three times and kept waiting
     assert not watch.done()
-    stack.controller_running = False
+    stack.running = False
     with pytest.raises(RunnerError, match="in-process controller stopped"):
         await asyncio.wait_for(watch, timeout=5)
 
 
 async def test_no_in_process_controller_nothing_to_watch() -> None:
-    watch = asyncio.create_task(run._watch_controller(cast(LocalStack, FakeStack(None))))
-    await asyncio.sleep(0.05)
+    stack = FakeStack(None)
+    watch = asyncio.create_task(run._watch_controller(cast(LocalStack, stack)))
+    for _ in range(20):  # it waits forever without polling: let it run a while
+        await asyncio.sleep(0)
+    assert stack.checks == 0
     assert not watch.done()
     watch.cancel()
     with pytest.raises(asyncio.CancelledError):
