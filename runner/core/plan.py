@@ -16,8 +16,8 @@ same-scope edges; a *soft* parent (``soft_parents``) releases its child
 whatever its outcome (exit handlers, ``ignore_upstream_failure``, ``OneOf``
 options), a hard one only when it succeeded.
 
-Building it also checks what scheduling relies on (see
-:mod:`runner.core.plan_checks`); a spec that fails raises
+Building it first checks the spec as a whole
+(:func:`runner.spec.checks.check_spec`); a spec that fails raises
 :class:`PipelineDefinitionError`.
 """
 
@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from runner.core import names
-from runner.core.plan_checks import check_bindings, check_loops, index_tasks
 from runner.core.plan_graph import Graph, build_graph
 from runner.errors import PipelineDefinitionError
+from runner.spec.checks import check_spec
 from runner.spec.models import (
     ComponentSpec,
     Condition,
@@ -152,15 +152,8 @@ class Plan:
     @classmethod
     def from_spec(cls, spec: PipelineSpec) -> Plan:
         """Index ``spec``; raises :class:`PipelineDefinitionError` if it cannot be scheduled."""
-        parameters = {p.name: p for p in spec.parameters}
-        if len(parameters) != len(spec.parameters):
-            raise PipelineDefinitionError(
-                f"pipeline {spec.name!r} declares a parameter twice; give each a unique name"
-            )
-        by_name = index_tasks(spec)
-        loops = check_loops(spec, by_name)
-        graph = build_graph(spec, by_name, loops)
-        check_bindings(spec, by_name, loops, graph.enclosing, parameters)
+        index = check_spec(spec)
+        graph = build_graph(spec, index)
         tasks = {task.name: _task_plan(spec, task, graph) for task in spec.tasks}
         loop_plans = {loop.name: _loop_plan(loop, graph) for loop in spec.loops}
         top = graph.members[None]
@@ -169,7 +162,7 @@ class Plan:
             digest=spec.digest(),
             tasks=MappingProxyType(tasks),
             roots=tuple(n for n in top if not graph.parents[n]),
-            parameters=MappingProxyType(parameters),
+            parameters=MappingProxyType(index.parameters),
             loops=MappingProxyType(loop_plans),
             top=top,
         )

@@ -6,9 +6,9 @@ cycles) and written out in a topological order whose ties follow creation
 order, so the same source always gives the same spec and digest. Control
 flow becomes data: each task's loop and condition, ``LoopSpec`` entries for
 the ``ParallelFor`` blocks, and the bindings of loop items, ``Collected``,
-``OneOf`` and final statuses. Last, the spec is indexed as the controller
-will index it (:class:`runner.core.Plan`), so a spec that compiles can be
-scheduled.
+``OneOf`` and final statuses. Last, the spec gets the checks the controller
+runs before it indexes one (:func:`runner.spec.checks.check_spec`), so a spec
+that compiles can be scheduled.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from runner.core.plan import Plan
 from runner.dsl.builder import PipelineBuilder, building
 from runner.dsl.conditions import ConditionExpr
 from runner.dsl.fanin import Collected, OneOf
@@ -40,6 +39,7 @@ from runner.spec import (
     TaskOutputInput,
     TaskSpec,
 )
+from runner.spec.checks import check_spec
 
 if TYPE_CHECKING:
     from runner.dsl.binding import Binding
@@ -80,7 +80,7 @@ def compile_definition(defn: PipelineDefinition) -> PipelineSpec:
         loops=[_loop_spec(loop) for loop in builder.loops],
     )
     try:
-        Plan.from_spec(spec)
+        check_spec(spec)
     except PipelineDefinitionError as exc:
         raise CompileError(f"pipeline '{defn.name}' cannot be scheduled: {exc}") from None
     return spec

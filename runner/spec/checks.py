@@ -1,19 +1,24 @@
-"""What a spec must satisfy to be scheduled, checked once when its plan is built.
+"""What a compiled spec must satisfy to be scheduled: :func:`check_spec`.
 
-Unique task and loop names, known components, loops nested only in loops
-defined before them, and bindings that can be resolved when their task is
-ready: ``task_output`` bindings and condition operands only to declared
-dependencies visible from the task's scope (the same or an enclosing loop),
-``pipeline_parameter`` bindings only to declared parameters, ``loop_item``
-only to an enclosing loop, ``collected`` only from a task directly inside a
-loop of the consumer's scope into a list input, ``final_status`` only on an
-exit handler. The DSL reports all of these with file and line; this is the
-controller's own guard against a hand-written or stale spec.
+Unique parameter, task and loop names, known components, loops nested only
+in loops defined before them, dependencies on tasks that exist and, lifted to
+the scope where both ends meet (:func:`lift`), no cycle; and bindings that
+can be resolved when their task is ready: ``task_output`` bindings and
+condition operands only to declared dependencies visible from the task's
+scope (the same or an enclosing loop), ``pipeline_parameter`` bindings only
+to declared parameters, ``loop_item`` only to an enclosing loop,
+``collected`` only from a task directly inside a loop of the consumer's scope
+into a list input, ``final_status`` only on an exit handler. The compiler
+runs it on every spec it writes (the DSL reports most of these earlier, with
+file and line) and :meth:`runner.core.Plan.from_spec` on every spec it
+indexes: the controller's own guard against a hand-written or stale spec.
+Each problem is a :class:`PipelineDefinitionError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from runner.errors import PipelineDefinitionError
 from runner.spec.bindings import (
@@ -38,10 +43,123 @@ from runner.spec.models import (
     TaskSpec,
 )
 
+__all__ = ["SpecIndex", "check_spec", "lift"]
+
 _FIX = "recompile the pipeline"
 
 
-def index_tasks(spec: PipelineSpec) -> dict[str, TaskSpec]:
+@dataclass(frozen=True, slots=True)
+class SpecIndex:
+    """A checked spec's declarations by name, for those who index it further (the plan)."""
+
+    parameters: Mapping[str, ParameterDecl]
+    tasks: Mapping[str, TaskSpec]
+    loops: Mapping[str, LoopSpec]
+    enclosing: Mapping[str, tuple[str, ...]]
+    """Each task's and loop's enclosing loops, outermost first."""
+
+
+def check_spec(spec: PipelineSpec) -> SpecIndex:
+    """Check ``spec`` as a whole; raises :class:`PipelineDefinitionError` for the first
+    problem. O(tasks + loops + edges + bindings)."""
+    parameters = _index_parameters(spec)
+    tasks = _index_tasks(spec)
+    loops = _check_loops(spec, tasks)
+    enclosing = _enclosing(spec)
+    deps = {
+        **{t.name: _existing(spec, t.name, t.dependencies, tasks) for t in spec.tasks},
+        **{loop.name: _existing(spec, loop.name, loop.dependencies, tasks) for loop in spec.loops},
+    }
+    children: dict[str, set[str]] = {node: set() for node in deps}
+    for node, ups in deps.items():
+        for dep in ups:
+            parent, child = lift(dep, node, enclosing)
+            children[parent].add(child)
+    _check_acyclic(spec, children)
+    _check_bindings(spec, tasks, loops, enclosing, parameters)
+    return SpecIndex(parameters=parameters, tasks=tasks, loops=loops, enclosing=enclosing)
+
+
+def lift(dep: str, node: str, enclosing: Mapping[str, tuple[str, ...]]) -> tuple[str, str]:
+    """The edge a dependency of ``node`` on ``dep`` becomes in the scope both share.
+
+    With ``path(X)`` the enclosing loops of ``X`` followed by ``X`` itself and
+    ``k`` the length of their common prefix, it joins ``path(dep)[k]`` to
+    ``path(node)[k]``: a task in a loop that reads a task outside makes the
+    loop wait for it, and a task after a loop that reads inside it waits for
+    the whole loop.
+    """
+    if dep == node:
+        return node, node  # reported by the cycle check
+    upper, lower = (*enclosing[dep], dep), (*enclosing[node], node)
+    k = 0
+    while k < min(len(upper), len(lower)) and upper[k] == lower[k]:
+        k += 1
+    if k == len(lower):
+        raise PipelineDefinitionError(
+            f"dependency cycle through {node}: the loop depends on {dep!r}, which runs "
+            "inside it; a loop's items and condition must come from outside the loop"
+        )
+    return upper[k], lower[k]
+
+
+def _index_parameters(spec: PipelineSpec) -> dict[str, ParameterDecl]:
+    parameters = {p.name: p for p in spec.parameters}
+    if len(parameters) != len(spec.parameters):
+        raise PipelineDefinitionError(
+            f"pipeline {spec.name!r} declares a parameter twice; give each a unique name"
+        )
+    return parameters
+
+
+def _enclosing(spec: PipelineSpec) -> dict[str, tuple[str, ...]]:
+    chains: dict[str, tuple[str, ...]] = {}
+    for loop in spec.loops:  # outer loops come first (checked by _check_loops)
+        chains[loop.name] = (*chains[loop.loop], loop.loop) if loop.loop else ()
+    for task in spec.tasks:
+        chains[task.name] = (*chains[task.loop], task.loop) if task.loop else ()
+    return chains
+
+
+def _existing(
+    spec: PipelineSpec, node: str, deps: Iterable[str], tasks: Mapping[str, TaskSpec]
+) -> list[str]:
+    """``deps`` without repeats, each a task of the spec."""
+    unique = list(dict.fromkeys(deps))
+    for dep in unique:
+        if dep not in tasks:
+            kind = "task" if node in tasks else "loop"
+            raise PipelineDefinitionError(
+                f"{kind} {node!r} depends on {dep!r}, which is not a task of pipeline "
+                f"{spec.name!r}; recompile the pipeline"
+            )
+    return unique
+
+
+def _check_acyclic(spec: PipelineSpec, children: Mapping[str, set[str]]) -> None:
+    """Kahn's algorithm: every node must be reachable in a topological order."""
+    indegree = dict.fromkeys(children, 0)
+    for kids in children.values():
+        for kid in kids:
+            indegree[kid] += 1
+    ready = [name for name, degree in indegree.items() if degree == 0]
+    seen = 0
+    while ready:
+        name = ready.pop()
+        seen += 1
+        for kid in children[name]:
+            indegree[kid] -= 1
+            if indegree[kid] == 0:
+                ready.append(kid)
+    if seen != len(children):
+        stuck = sorted(name for name, degree in indegree.items() if degree > 0)
+        raise PipelineDefinitionError(
+            f"pipeline {spec.name!r} has a dependency cycle through {', '.join(stuck)}; "
+            "remove an .after() or a data dependency to break it"
+        )
+
+
+def _index_tasks(spec: PipelineSpec) -> dict[str, TaskSpec]:
     by_name: dict[str, TaskSpec] = {}
     for task in spec.tasks:
         if task.name in by_name:
@@ -57,7 +175,7 @@ def index_tasks(spec: PipelineSpec) -> dict[str, TaskSpec]:
     return by_name
 
 
-def check_loops(spec: PipelineSpec, tasks: Mapping[str, TaskSpec]) -> dict[str, LoopSpec]:
+def _check_loops(spec: PipelineSpec, tasks: Mapping[str, TaskSpec]) -> dict[str, LoopSpec]:
     loops: dict[str, LoopSpec] = {}
     for loop in spec.loops:
         if loop.name in loops or loop.name in tasks:
@@ -177,7 +295,7 @@ class _Checker:
             )
 
 
-def check_bindings(
+def _check_bindings(
     spec: PipelineSpec,
     tasks: Mapping[str, TaskSpec],
     loops: Mapping[str, LoopSpec],
