@@ -67,3 +67,45 @@ def test_errors_say_where(expr: str, where: str) -> None:
         parse_cron(expr)
     assert where in str(caught.value)
     assert repr(expr) in str(caught.value) or expr.startswith("@")
+
+
+@pytest.mark.parametrize(
+    ("expr", "after", "expected"),
+    [
+        # croniter reads A-A as the whole cycle and 7/S from Sunday; cron does not.
+        ("5-5 * * * *", "2026-01-01T00:00", "2026-01-01T00:05"),
+        ("0 9-9/2 * * *", "2026-01-01T10:00", "2026-01-02T09:00"),
+        ("0 0 * * 7/2", "2026-01-01T00:00", "2026-01-04T00:00"),  # Sundays only
+        # Neither day field starts with '*': OR, even when one names every day.
+        ("0 0 13 * mon,*", "2026-01-01T00:00", "2026-01-02T00:00"),
+        ("0 0 1-31 * mon", "2026-01-01T00:00", "2026-01-02T00:00"),
+        # A day field starting with '*' is unrestricted: AND.
+        ("0 0 */2 * mon", "2026-01-01T00:00", "2026-01-05T00:00"),
+        # A gap of more than 8 years between ticks (1 January on a Sunday).
+        ("0 0 */31 1 sun", "2023-01-02T00:00", "2034-01-01T00:00"),
+    ],
+)
+def test_next_tick_as_cron_means_it(expr: str, after: str, expected: str) -> None:
+    assert parse_cron(expr).next_after(at(after)) == at(expected)
+
+
+def test_ticks_between_a_long_window_walks_back_only_limit_ticks() -> None:
+    cron = parse_cron("* * * * *")
+    ticks = cron.ticks_between(at("2016-01-01T00:00"), at("2026-01-01T00:00"), limit=2)
+    assert ticks == [at("2025-12-31T23:59"), at("2026-01-01T00:00")]
+    assert cron.ticks_between(at("2026-01-01T00:00"), at("2026-01-01T00:00"), limit=2) == []
+
+
+@pytest.mark.parametrize(
+    ("expr", "where"),
+    [
+        ("0 0 L * *", "day-of-month (field 3 of 5) 'L': 'L' is not a number"),
+        ("0 0 * * 5#3", "day-of-week (field 5 of 5) '5#3'"),
+        ("0 0 * * fri-mon", "range 5-1 runs backwards"),
+        ("0 0 * * * 30", "has 6 field(s), not 5"),
+    ],
+)
+def test_croniter_extensions_are_refused(expr: str, where: str) -> None:
+    with pytest.raises(CronError) as caught:
+        parse_cron(expr)
+    assert where in str(caught.value)
