@@ -4,18 +4,26 @@ A value is parsed by its parameter's declared type: ``int``, ``float``,
 ``bool`` (true/false, 1/0, yes/no, on/off), ``str`` (as is), ``list`` and
 ``dict`` (JSON), ``any`` (JSON if it parses, else the text). Every mistake is
 a :class:`~runner.errors.ValidationError` that names the parameter, what was
-expected and what was given.
+expected and what was given. The text is parsed here; which JSON kinds each
+type takes, and the messages for unknown names, are :mod:`runner.spec.params`'s.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from runner.errors import ValidationError
 from runner.spec.models import ParameterDecl, ParameterType, PipelineSpec
+from runner.spec.params import (
+    accepts,
+    json_kind,
+    missing_parameters,
+    no_such_parameter,
+)
+from runner.spec.params import describe_parameters as describe_parameters_of
 
 __all__ = ["describe_parameters", "parse_params", "parse_value"]
 
@@ -45,12 +53,9 @@ def parse_params(spec: PipelineSpec, items: Iterable[str]) -> dict[str, Any]:
             )
         decl = spec.parameter(name)
         if decl is None:
-            raise ValidationError(
-                f"pipeline '{spec.name}' has no parameter {name!r}; its parameters: "
-                f"{describe_parameters(spec)}"
-            )
+            raise ValidationError(no_such_parameter(spec.name, spec.parameters, name))
         values[name] = parse_value(decl, text)  # a repeated -p wins over the earlier one
-    missing = [p for p in spec.parameters if not p.optional and p.name not in values]
+    missing = missing_parameters(spec.parameters, values)
     if missing:
         first = missing[0]
         raise ValidationError(
@@ -63,7 +68,10 @@ def parse_params(spec: PipelineSpec, items: Iterable[str]) -> dict[str, Any]:
 def parse_value(decl: ParameterDecl, text: str) -> Any:
     """``text`` as a value of ``decl``'s type, or a ValidationError saying what is wrong."""
     try:
-        return _PARSERS[decl.type](text)
+        value = _PARSERS[decl.type](text)
+        if not accepts(decl.type, value):
+            raise ValueError(f"JSON {json_kind(value)}, not {decl.type.value}")
+        return value
     except (ValueError, TypeError) as exc:
         why = f" ({exc})" if str(exc) else ""
         raise ValidationError(
@@ -74,11 +82,7 @@ def parse_value(decl: ParameterDecl, text: str) -> Any:
 
 def describe_parameters(spec: PipelineSpec) -> str:
     """``n (int, default 10), lr (float, required)`` — or ``none``."""
-    parts = []
-    for p in spec.parameters:
-        default = f"default {json.dumps(p.default)}" if p.optional else "required"
-        parts.append(f"{p.name} ({p.type.value}, {default})")
-    return ", ".join(parts) or "none"
+    return describe_parameters_of(spec.parameters)
 
 
 def _int(text: str) -> int:
@@ -104,17 +108,11 @@ def _bool(text: str) -> bool:
     raise ValueError("use true/false, 1/0, yes/no or on/off")
 
 
-def _json_of(kind: type) -> Any:
-    def parse(text: str) -> Any:
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"not JSON: {exc.msg}") from None
-        if not isinstance(value, kind):
-            raise ValueError(f"JSON {type(value).__name__}, not {kind.__name__}")
-        return value
-
-    return parse
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg}") from None
 
 
 def _any(text: str) -> Any:
@@ -124,12 +122,12 @@ def _any(text: str) -> Any:
         return text
 
 
-_PARSERS = {
+_PARSERS: dict[ParameterType, Callable[[str], Any]] = {
     ParameterType.INT: _int,
     ParameterType.FLOAT: _float,
     ParameterType.BOOL: _bool,
     ParameterType.STR: str,
-    ParameterType.LIST: _json_of(list),
-    ParameterType.DICT: _json_of(dict),
+    ParameterType.LIST: _json,
+    ParameterType.DICT: _json,
     ParameterType.ANY: _any,
 }

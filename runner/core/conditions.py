@@ -16,6 +16,7 @@ from typing import Any
 from runner.core.values import Frame
 from runner.events.models import ErrorInfo
 from runner.spec.conditions import AllOf, AnyOf, Comparison, Condition, Not, render
+from runner.spec.params import json_kind
 
 _ORDERED = {"number", "str"}
 
@@ -34,19 +35,6 @@ def evaluate(condition: Condition, frame: Frame) -> bool | ErrorInfo:
         if isinstance(result, ErrorInfo) or result is stop:
             return result
     return not stop
-
-
-def json_kind(value: Any) -> str:
-    """The JSON type of a value: null, bool, number, str, list or dict."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "str"
-    return "list" if isinstance(value, list) else "dict"
 
 
 def _compare(comparison: Comparison, frame: Frame) -> bool | ErrorInfo:

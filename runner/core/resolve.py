@@ -9,8 +9,7 @@ tasks ran skips it, and none of them may crash the controller.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,18 +19,7 @@ from runner.core.state import RunStatus
 from runner.core.values import Frame
 from runner.events.models import ArtifactRef, ErrorInfo
 from runner.spec.bindings import CollectedInput, FinalStatusInput, OneOfInput, TaskOutputInput
-from runner.spec.models import ParameterDecl, ParameterType, canonical_json
-
-_TYPE_CHECKS: dict[ParameterType, Callable[[Any], bool]] = {
-    # bool is an int subclass in Python but not a JSON number.
-    ParameterType.INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    ParameterType.FLOAT: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    ParameterType.STR: lambda v: isinstance(v, str),
-    ParameterType.BOOL: lambda v: isinstance(v, bool),
-    ParameterType.LIST: lambda v: isinstance(v, list),
-    ParameterType.DICT: lambda v: isinstance(v, dict),
-    ParameterType.ANY: lambda v: True,
-}
+from runner.spec.params import check_run_parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,53 +39,10 @@ class ParameterResult:
 
 
 def resolve_parameters(plan: Plan, given: Mapping[str, Any]) -> ParameterResult:
-    """Check ``given`` against the plan's declarations and apply defaults."""
-    problems = [
-        f"unknown parameter {name!r} (declared: {_declared(plan)}); remove it or fix its name"
-        for name in given
-        if name not in plan.parameters
-    ]
-    values: dict[str, Any] = {}
-    for name, decl in plan.parameters.items():
-        if name in given:
-            problem = _check_value(decl, given[name])
-            if problem:
-                problems.append(problem)
-            else:
-                values[name] = _coerce(decl, given[name])
-        elif decl.optional:
-            values[name] = decl.default
-        else:
-            problems.append(
-                f"parameter {name!r} ({decl.type.value}) is required; pass a value for it"
-            )
+    """Check ``given`` against the plan's declarations and apply defaults
+    (:func:`runner.spec.params.check_run_parameters`)."""
+    values, problems = check_run_parameters(plan.parameters, given)
     return ParameterResult(values=values, problems=problems)
-
-
-def _declared(plan: Plan) -> str:
-    return ", ".join(plan.parameters) or "none"
-
-
-def _check_value(decl: ParameterDecl, value: Any) -> str | None:
-    if value is None and decl.optional and decl.default is None:
-        return None
-    if not _TYPE_CHECKS[decl.type](value):
-        return (
-            f"parameter {decl.name!r} expects {decl.type.value} but got "
-            f"{type(value).__name__} {value!r:.60}; pass a {decl.type.value}"
-        )
-    try:
-        canonical_json(value)
-    except (TypeError, ValueError):
-        return f"parameter {decl.name!r} is not a JSON value (NaN or infinity?); pass a finite one"
-    return None
-
-
-def _coerce(decl: ParameterDecl, value: Any) -> Any:
-    # 1 and 1.0 mean the same float parameter; give them one cache key.
-    if decl.type is ParameterType.FLOAT and isinstance(value, int) and math.isfinite(value):
-        return float(value)
-    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from runner.dsl.params import json_problem, normalize
+from runner.dsl.params import normalize
 from runner.dsl.refs import LoopItem, PipelineParameter, TaskOutput
 from runner.dsl.sources import caller_location
 from runner.errors import CompileError
@@ -30,29 +30,19 @@ from runner.spec import (
     IOKind,
     LoopItemInput,
     Not,
-    ParameterType,
     PipelineParameterInput,
     TaskOutputInput,
     ValueRef,
     render,
 )
+from runner.spec.params import PARAMETER_KINDS, json_kind, json_problem
 
 if TYPE_CHECKING:
     from runner.dsl.builder import PipelineBuilder
     from runner.dsl.loops import ParallelFor
     from runner.dsl.task import PipelineTask
 
-__all__ = ["ConditionExpr", "compare", "json_kind"]
-
-_KINDS = {
-    ParameterType.INT: "number",
-    ParameterType.FLOAT: "number",
-    ParameterType.STR: "str",
-    ParameterType.BOOL: "bool",
-    ParameterType.LIST: "list",
-    ParameterType.DICT: "dict",
-    ParameterType.ANY: "any",
-}
+__all__ = ["ConditionExpr", "compare"]
 
 
 class ConditionExpr:
@@ -139,23 +129,11 @@ def compare(left: Any, op: str, right: Any) -> ConditionExpr:
     )
 
 
-def json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "str"
-    return "list" if isinstance(value, list | tuple) else "dict"
-
-
 def _operand(value: Any) -> _Operand:
     if isinstance(value, PipelineParameter):
         return _Operand(
             PipelineParameterInput(parameter=value.name),
-            _KINDS[value.type.type],
+            PARAMETER_KINDS[value.type.type],
             f"pipeline parameter '{value.name}' ({value.type.type.value})",
             builder=value.builder,
         )
@@ -169,7 +147,7 @@ def _operand(value: Any) -> _Operand:
             )
         return _Operand(
             TaskOutputInput(task=value.task.name, output=value.name),
-            _KINDS[decl.parameter_type],
+            PARAMETER_KINDS[decl.parameter_type],
             value.describe(),
             tasks=frozenset({value.task}),
             builder=value.task.builder,
@@ -178,7 +156,7 @@ def _operand(value: Any) -> _Operand:
         loop = value._loop
         return _Operand(
             LoopItemInput(loop=loop.name, path=list(value._path)),
-            _KINDS[value._type().type],
+            PARAMETER_KINDS[value._type().type],
             value._what(),
             loops=frozenset({loop}),
             builder=loop.builder,

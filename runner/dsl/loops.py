@@ -18,8 +18,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from runner.dsl.conditions import ConditionExpr, json_kind
-from runner.dsl.params import json_problem, normalize
+from runner.dsl.conditions import ConditionExpr
+from runner.dsl.params import normalize
 from runner.dsl.refs import LoopItem, PipelineParameter, TaskOutput
 from runner.dsl.sources import caller_location
 from runner.errors import CompileError
@@ -32,6 +32,7 @@ from runner.spec import (
     TaskOutputInput,
     ValueRef,
 )
+from runner.spec.params import PARAMETER_KINDS, json_kind, json_problem
 
 if TYPE_CHECKING:
     from runner.dsl.builder import PipelineBuilder
@@ -40,12 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["ParallelFor"]
 
 _LISTS = (ParameterType.LIST, ParameterType.ANY)
-_TYPES = {
-    "bool": ParameterType.BOOL,
-    "str": ParameterType.STR,
-    "list": ParameterType.LIST,
-    "dict": ParameterType.DICT,
-}
+_TYPES = {kind: ptype for ptype, kind in PARAMETER_KINDS.items() if kind not in ("number", "any")}
+"""The parameter type of items of one JSON kind (numbers are int or float: see item_type)."""
 
 
 class ParallelFor:

@@ -1,25 +1,26 @@
-"""Parameter types: which Python hints are JSON parameters, and which values fit them.
+"""Parameter types in pipeline code: which Python hints are JSON parameters, and
+which Python values fit them.
 
 A parameter is a JSON value (None, bool, int, float, str, list, dict) that
-rides inline in the spec and in events. Checks here return a description of
-the problem (or ``None``) so each caller can raise its own error with its own
-context (component, argument, file and line).
+rides inline in the spec and in events; which JSON kinds each type takes is
+the one table in :mod:`runner.spec.params`. Checks here return a description
+of the problem (or ``None``) so each caller can raise its own error with its
+own context (component, argument, file and line).
 """
 
 from __future__ import annotations
 
-import math
 import types
 import typing
 from typing import Any
 
 from runner.spec import ParameterType
+from runner.spec.params import accepts, coerce, json_problem
 
 __all__ = [
     "ParamType",
     "assignable",
     "describe",
-    "json_problem",
     "normalize",
     "parameter_type",
     "value_problem",
@@ -71,35 +72,11 @@ def describe(ptype: ParamType) -> str:
     return f"{ptype.type.value} | None" if nullable else ptype.type.value
 
 
-def json_problem(value: Any, at: str = "") -> str | None:
-    """Why ``value`` is not a JSON value, or ``None`` if it is one."""
-    where = f" at {at}" if at else ""
-    if value is None or isinstance(value, bool | int | str):
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{value!r}{where} is not a finite number"
-    if isinstance(value, list | tuple):
-        for i, item in enumerate(value):
-            problem = json_problem(item, f"{at}[{i}]")
-            if problem:
-                return problem
-        return None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"the dict key {key!r}{where} is not a string"
-            problem = json_problem(item, f"{at}[{key!r}]")
-            if problem:
-                return problem
-        return None
-    return f"a {type(value).__name__}{where} is not a JSON value"
-
-
 def normalize(value: Any, ptype: ParamType | None = None) -> Any:
     """A checked JSON value in canonical form: tuples become lists, and an int
     given for a ``float`` parameter becomes a float."""
-    if ptype is not None and ptype.type is ParameterType.FLOAT and type(value) is int:
-        return float(value)
+    if ptype is not None:
+        value = coerce(ptype.type, value)
     if isinstance(value, list | tuple):
         return [normalize(item) for item in value]
     if isinstance(value, dict):
@@ -107,26 +84,11 @@ def normalize(value: Any, ptype: ParamType | None = None) -> Any:
     return value
 
 
-_CHECKS: dict[ParameterType, tuple[type, ...]] = {
-    ParameterType.INT: (int,),
-    ParameterType.FLOAT: (int, float),
-    ParameterType.STR: (str,),
-    ParameterType.BOOL: (bool,),
-    ParameterType.LIST: (list, tuple),
-    ParameterType.DICT: (dict,),
-}
-
-
 def value_problem(value: Any, ptype: ParamType) -> str | None:
     """Why ``value`` does not fit ``ptype``, or ``None`` if it does."""
     if value is None:
         return None if ptype.nullable else f"None is not allowed for a {describe(ptype)}"
-    allowed = _CHECKS.get(ptype.type)
-    is_bool_for_number = isinstance(value, bool) and ptype.type in (
-        ParameterType.INT,
-        ParameterType.FLOAT,
-    )
-    if allowed is not None and (not isinstance(value, allowed) or is_bool_for_number):
+    if not accepts(ptype.type, value):
         return f"expected {describe(ptype)}, got {type(value).__name__} {_short(value)}"
     return json_problem(value)
 

@@ -15,7 +15,6 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from pydantic import JsonValue
 
@@ -23,7 +22,8 @@ from runner.errors import ValidationError
 from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import RunRequested
-from runner.spec.models import ParameterDecl, ParameterType
+from runner.spec.models import ParameterDecl
+from runner.spec.params import fits, missing_parameters, no_such_parameter
 from runner.triggers.models import ObjectEvent, Trigger
 from runner.triggers.templates import Template, namespace, render_parameters
 
@@ -86,17 +86,6 @@ def sample_object(bucket: str, prefix: str = "") -> ObjectEvent:
     )
 
 
-_TYPE_CHECKS: dict[ParameterType, Any] = {
-    ParameterType.INT: lambda v: isinstance(v, int) and not isinstance(v, bool),
-    ParameterType.FLOAT: lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    ParameterType.STR: lambda v: isinstance(v, str),
-    ParameterType.BOOL: lambda v: isinstance(v, bool),
-    ParameterType.LIST: lambda v: isinstance(v, list),
-    ParameterType.DICT: lambda v: isinstance(v, dict),
-    ParameterType.ANY: lambda v: True,
-}
-
-
 def check_parameters(
     pipeline: str,
     declared: list[ParameterDecl],
@@ -108,23 +97,21 @@ def check_parameters(
     for name, value in parameters.items():
         decl = decls.get(name)
         if decl is None:
-            known = ", ".join(decls) or "none"
-            raise ValidationError(
-                f"pipeline {pipeline!r} has no parameter {name!r} (its parameters: {known})"
-            )
+            raise ValidationError(no_such_parameter(pipeline, declared, name))
         rendered = value
         if isinstance(value, str):
             rendered = Template.compile(value, f"parameter {name!r}").render(sample)
-        if not _TYPE_CHECKS[decl.type](rendered):
+        if not fits(decl, rendered):
             raise ValidationError(
                 f"parameter {name!r} of pipeline {pipeline!r} is {decl.type.value} but "
                 f"{value!r} gives {type(rendered).__name__} (e.g. {rendered!r}); use a "
                 "template whose whole value is one expression to keep its type, like "
                 "'{{ object.size }}'"
             )
-    missing = [d.name for d in declared if not d.optional and d.name not in parameters]
+    missing = missing_parameters(declared, parameters)
     if missing:
+        first = missing[0].name
         raise ValidationError(
-            f"pipeline {pipeline!r} needs parameter {missing[0]!r}: pass it, e.g. "
-            f"--param {missing[0]}='{{{{ object.uri }}}}'"
+            f"pipeline {pipeline!r} needs parameter {first!r}: pass it, e.g. "
+            f"--param {first}='{{{{ object.uri }}}}'"
         )
