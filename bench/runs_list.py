@@ -27,12 +27,12 @@ from pathlib import Path
 from bench.measure import Result, median, peak_rss_mib
 from runner.cli.runstate import all_runs
 from runner.config import Settings
-from runner.controller.states import RunStates
 from runner.core.state import RunState, RunStatus, StepState, StepStatus
 from runner.events.models import ArtifactRef
 from runner.lifecycle.history import RunFilter, list_runs
-from runner.lifecycle.index import RunIndex, RunSummary
 from runner.local import LocalStack
+from runner.records.index import RunIndex, RunSummary
+from runner.records.states import RunStates
 
 __all__ = ["runs_list"]
 

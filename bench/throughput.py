@@ -22,11 +22,12 @@ from bench.dag import synthetic_spec
 from bench.decide_driver import drive_decide, run_requested
 from bench.measure import Result, median, own_cpu_seconds, process_cpu_seconds, vm_hwm_mib
 from bench.noop_executor import NoopExecutor
-from runner.api import RunHandle, store_spec
+from runner.api import RunHandle
 from runner.config import Settings
 from runner.controller.controller import Controller
 from runner.core import RunState, StepStatus
 from runner.local import LocalStack
+from runner.records.pipelines import store_spec
 from runner.spec.models import PipelineSpec
 
 

@@ -19,7 +19,8 @@ from runner.cli.render import format_table, format_time, format_value, short_dig
 from runner.config import Settings
 from runner.dsl.loader import load_pipeline
 from runner.lifecycle.diff import Changes, SpecDiff, diff_specs
-from runner.lifecycle.registry import PipelineRegistry, PipelineVersion, upload_pipeline
+from runner.lifecycle.registry import PipelineRegistry, upload_pipeline
+from runner.records.pipelines import PipelineRef
 from runner.spec.models import PipelineSpec
 from runner.store.factory import open_store
 
@@ -62,7 +63,7 @@ def upload_command(
         settings = build_settings(home=home, store=store, config=config)
         loaded = load_pipeline(target)
 
-        async def upload(registry: PipelineRegistry) -> tuple[PipelineVersion, bool]:
+        async def upload(registry: PipelineRegistry) -> tuple[PipelineRef, bool]:
             return await upload_pipeline(
                 registry.store, loaded, version=version, description=description
             )
@@ -89,7 +90,7 @@ def list_command(
     with user_errors():
         settings = build_settings(home=home, store=store, config=config)
 
-        async def collect(registry: PipelineRegistry) -> list[list[PipelineVersion]]:
+        async def collect(registry: PipelineRegistry) -> list[list[PipelineRef]]:
             return [await registry.versions(n) for n in await registry.names()]
 
         found = run_async(_with_registry(settings, collect))
@@ -104,13 +105,13 @@ def list_command(
         typer.echo("no registered pipelines", err=True)
         return
     table = [
-        [v[-1].name, str(len(v)), v[-1].version, format_time(v[-1].created_at), _text(v[-1])]
+        [v[-1].name, str(len(v)), v[-1].version or "-", format_time(v[-1].created_at), _text(v[-1])]
         for v in found
     ]
     typer.echo(format_table(["PIPELINE", "VERSIONS", "LATEST", "UPLOADED", "DESCRIPTION"], table))
 
 
-def _text(record: PipelineVersion, limit: int = 50) -> str:
+def _text(record: PipelineRef, limit: int = 50) -> str:
     text = " ".join((record.description or "").split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -132,7 +133,7 @@ def versions_command(
         return
     rows = [
         [
-            v.version,
+            v.version or "-",
             format_time(v.created_at),
             short_digest(v.digest),
             short_digest(v.code.digest) if v.code else "-",
@@ -155,7 +156,7 @@ def show_command(
     with user_errors():
         settings = build_settings(home=home, store=store, config=config)
 
-        async def read(registry: PipelineRegistry) -> tuple[PipelineVersion, PipelineSpec]:
+        async def read(registry: PipelineRegistry) -> tuple[PipelineRef, PipelineSpec]:
             record = await registry.lookup(ref)
             return record, await registry.spec(record)
 
@@ -167,7 +168,7 @@ def show_command(
     typer.echo("\n".join(_show_lines(record, spec)))
 
 
-def _show_lines(record: PipelineVersion, spec: PipelineSpec) -> list[str]:
+def _show_lines(record: PipelineRef, spec: PipelineSpec) -> list[str]:
     lines = [
         f"pipeline:    {record.ref}",
         f"digest:      {record.digest}",

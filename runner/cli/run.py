@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,9 +50,10 @@ from runner.core.state import RunState, RunStatus
 from runner.dsl.loader import LoadedPipeline, load_pipeline
 from runner.errors import ConfigError, RunnerError
 from runner.events.kinds import TERMINAL_RUN_KINDS, validate_name
-from runner.lifecycle.registry import PipelineRegistry, PipelineVersion
+from runner.lifecycle.registry import PipelineRegistry
 from runner.local import LocalStack
 from runner.records import RunRecord
+from runner.records.pipelines import PipelineRef, is_pipeline_ref
 from runner.spec.models import PipelineSpec
 from runner.store.factory import open_store
 
@@ -61,8 +61,6 @@ __all__ = ["RunOptions", "Starter", "follow_new_run", "register"]
 
 Starter = Callable[[LocalStack], Awaitable[RunHandle]]
 """Requests the run on the opened stack and returns its handle."""
-
-_REGISTERED = re.compile(r"^[a-z0-9][a-z0-9-]*(@.*)?$")
 
 CANCEL_GRACE_SECONDS = 15.0
 """How long an interrupted ``runner run`` waits for the run to confirm cancellation."""
@@ -176,12 +174,12 @@ def _start_file(loaded: LoadedPipeline, options: RunOptions) -> Starter:
 
 def _is_registered(target: str) -> bool:
     """``name@version`` or a bare ``name`` that is no file: a registered pipeline."""
-    if target.partition(":")[0].endswith(".py") or not _REGISTERED.match(target):
+    if not is_pipeline_ref(target):
         return False
     return "@" in target or not Path(target).exists()
 
 
-async def _registered(settings: Settings, ref: str) -> tuple[PipelineVersion, PipelineSpec]:
+async def _registered(settings: Settings, ref: str) -> tuple[PipelineRef, PipelineSpec]:
     store = open_store(settings.store_uri(), settings.storage)
     try:
         registry = PipelineRegistry(store)
@@ -191,7 +189,7 @@ async def _registered(settings: Settings, ref: str) -> tuple[PipelineVersion, Pi
         await store.close()
 
 
-def _start_registered(record: PipelineVersion, options: RunOptions) -> Starter:
+def _start_registered(record: PipelineRef, options: RunOptions) -> Starter:
     async def start(stack: LocalStack) -> RunHandle:
         return await request_run(
             bus=stack.bus,

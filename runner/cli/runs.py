@@ -35,9 +35,9 @@ from runner.config import Settings
 from runner.core.state import RunState, RunStatus
 from runner.lifecycle.compare import compare_runs, plot_metrics
 from runner.lifecycle.history import RunFilter, list_runs, parse_since
-from runner.lifecycle.index import RunSummary
 from runner.local import LocalStack
 from runner.records import RunRecord
+from runner.records.index import RunSummary
 from runner.spec.models import PipelineSpec
 from runner.store.factory import open_store
 

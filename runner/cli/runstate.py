@@ -6,10 +6,10 @@ import asyncio
 import time
 
 from runner.bus.base import Bus
-from runner.controller.states import RunStates
 from runner.core.state import RunState
 from runner.errors import NotFoundError
 from runner.events.kinds import validate_name
+from runner.records.states import RunStates
 
 __all__ = ["all_runs", "final_state", "load_run"]
 

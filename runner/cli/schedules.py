@@ -81,6 +81,7 @@ def add_command(
             async with open_stack(settings, controller=False) as stack:
                 registry = PipelineRegistry(stack.store)
                 record = await registry.lookup(pipeline)
+                assert record.version is not None  # a registry record always names its version
                 spec = await registry.spec(record)
                 schedule = Schedule(
                     name=name,

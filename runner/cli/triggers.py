@@ -37,6 +37,7 @@ from runner.config import Settings
 from runner.errors import ValidationError
 from runner.lifecycle.registry import PipelineRegistry
 from runner.privacy import redact_url
+from runner.records.pipelines import PipelineRef
 from runner.service import serve
 from runner.store.listing import S3BucketLister
 from runner.triggers import (
@@ -55,7 +56,7 @@ from runner.triggers import (
 )
 from runner.triggers.engine import now_utc
 from runner.triggers.manage import checked
-from runner.triggers.models import DEFAULT_SUBJECT, PipelineRef
+from runner.triggers.models import DEFAULT_SUBJECT
 
 __all__ = ["register"]
 

@@ -26,8 +26,6 @@ from datetime import UTC, datetime
 from runner.bus.base import Bus, Consumer, Delivery, header_value
 from runner.bus.dead_letters import log_reason, redelivery_delay
 from runner.controller.effects import Effects
-from runner.controller.plans import PlanCache, SpecUnavailableError
-from runner.controller.states import RunStates, encode_state
 from runner.core import (
     Action,
     LaunchStep,
@@ -46,7 +44,9 @@ from runner.events.envelope import Event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, RunRequested
 from runner.executors.base import AttemptInfo, Executor
-from runner.lifecycle.index import RunIndex, RunSummary
+from runner.records.index import RunIndex, RunSummary
+from runner.records.plans import PlanCache, SpecUnavailableError
+from runner.records.states import RunStates, encode_state
 from runner.store.base import ArtifactStore
 from runner.tasks import raise_if_cancelling, stop_task, stop_tasks
 from runner.telemetry.ids import adopt_run_request, attempt_trace

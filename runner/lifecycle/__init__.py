@@ -1,9 +1,9 @@
-"""The lifecycle around runs: pipeline versions, run history and its index,
-metric comparison, lineage and schedules (issue #9).
+"""The lifecycle around runs: pipeline versions, run history, metric
+comparison, lineage and schedules.
 
-Everything here is built on what the runtime already records — run states and
-events on NATS, specs, code packages and cache manifests in the store — with
-no server of its own. Modules are imported directly (``runner.lifecycle.index``
-…); this package re-exports nothing, so the controller can import the run
-index without pulling in the rest.
+Everything here is built on what the runtime already records — run states,
+the run index and events on NATS (:mod:`runner.records`), specs, code
+packages and cache manifests in the store — with no server of its own.
+Modules are imported directly (``runner.lifecycle.registry`` …); this
+package re-exports nothing.
 """

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from runner.bus.base import Bus
-from runner.controller.states import RunStates
 from runner.core.state import RunStatus
 from runner.errors import ValidationError
 from runner.events.kinds import validate_name
-from runner.lifecycle.index import RunIndex, RunSummary
+from runner.records.index import RunIndex, RunSummary
+from runner.records.states import RunStates
 
 __all__ = ["ExperimentSummary", "RunFilter", "experiments", "list_runs", "parse_since"]
 

@@ -9,7 +9,7 @@ leads from a cache hit to the run that really computed them.
 
 Downstream, the consumers of an artifact are found in its producer run and
 in the runs the run index lists as using that run (cache hits and URI
-parameters, :attr:`~runner.lifecycle.index.RunSummary.uses`); each is
+parameters, :attr:`~runner.records.index.RunSummary.uses`); each is
 checked step by step against its resolved inputs.
 """
 
@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.bus.base import Bus
-from runner.controller.plans import PlanCache
-from runner.controller.states import RunStates
 from runner.core import Plan, RunState, StepStatus, resolve_inputs
 from runner.core import names as step_names
 from runner.core.resolve import StepInputs
 from runner.core.values import Frame
 from runner.errors import NotFoundError, RunnerError, ValidationError
 from runner.events.models import ArtifactRef
-from runner.lifecycle.index import RunIndex
+from runner.records.index import RunIndex
+from runner.records.plans import PlanCache
+from runner.records.states import RunStates
 from runner.store.base import ArtifactStore
 
 __all__ = ["ArtifactNode", "Consumer", "LineageReader", "ProducerNode"]

@@ -26,12 +26,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
-from runner.api import request_run
 from runner.bus.base import Bus
-from runner.controller.states import RunStates
 from runner.errors import ConflictError, RunnerError
 from runner.lifecycle.cron import parse_cron
 from runner.lifecycle.schedules import ActiveRun, Cursor, Schedule, Schedules, tick_run_id
+from runner.records.requests import request_run
+from runner.records.states import RunStates
 from runner.tasks import raise_if_cancelling, stop_task
 
 __all__ = ["MAX_CATCHUP", "Scheduler"]

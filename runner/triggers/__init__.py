@@ -8,6 +8,7 @@ to HTTP endpoints as CloudEvents. Definitions live in a JetStream KV bucket;
 controller, or ``runner triggers``. See ``docs/triggers.md``.
 """
 
+from runner.records.pipelines import PipelineRef, PipelineResolver
 from runner.triggers.engine import NOTIFICATION_DEAD_LETTERS, Fired, FireResult, TriggerEngine
 from runner.triggers.manage import (
     Preview,
@@ -26,12 +27,11 @@ from runner.triggers.models import (
     NatsSource,
     ObjectEvent,
     ObjectFilter,
-    PipelineRef,
     PollSource,
     Trigger,
 )
 from runner.triggers.notifications import NotificationError, parse_notification
-from runner.triggers.pipelines import PipelineRegistry, freeze_pipeline
+from runner.triggers.pipelines import freeze_pipeline
 from runner.triggers.service import TriggerService
 from runner.triggers.sink import Sink, sink_dead_letter_subject
 from runner.triggers.templates import Template, TemplateError
@@ -49,7 +49,7 @@ __all__ = [
     "ObjectEvent",
     "ObjectFilter",
     "PipelineRef",
-    "PipelineRegistry",
+    "PipelineResolver",
     "PollSource",
     "Preview",
     "Sink",

@@ -21,6 +21,7 @@ from pydantic import BaseModel, JsonValue
 
 from runner.bus.base import Bus, KVBucket
 from runner.errors import ValidationError
+from runner.records.pipelines import PipelineRef
 from runner.store.listing import BucketLister
 from runner.triggers.definitions import SEEN_BUCKET, Definitions, definitions_bucket
 from runner.triggers.engine import record_status
@@ -29,7 +30,6 @@ from runner.triggers.models import (
     NatsSource,
     ObjectEvent,
     ObjectFilter,
-    PipelineRef,
     PollSource,
     Trigger,
     validate_trigger_name,

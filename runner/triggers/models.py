@@ -1,8 +1,9 @@
 """Trigger definitions (what a trigger watches, what it runs) and the objects it sees.
 
 A :class:`Trigger` is stored as JSON in the ``runner-triggers`` KV bucket. Its
-pipeline is frozen when the trigger is added (:class:`PipelineRef`: spec and
-code package already in the store), so editing the file on disk later does
+pipeline is frozen when the trigger is added
+(:class:`~runner.records.pipelines.PipelineRef`: spec and code package already
+in the store), so editing the file on disk later does
 not change what the trigger runs. :class:`ObjectEvent` is one object that
 appeared in a bucket, from a notification or a listing.
 """
@@ -19,8 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
 from runner.errors import InvalidNameError, ValidationError
 from runner.events.kinds import validate_name
-from runner.events.models import CodeRef
-from runner.spec.models import ParameterDecl
+from runner.records.pipelines import PipelineRef
 from runner.store.keys import validate_bucket
 
 __all__ = [
@@ -32,7 +32,6 @@ __all__ = [
     "NatsSource",
     "ObjectEvent",
     "ObjectFilter",
-    "PipelineRef",
     "PollSource",
     "Trigger",
     "validate_trigger_name",
@@ -61,19 +60,6 @@ def validate_trigger_name(name: str) -> str:
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PipelineRef(_Model):
-    """The exact pipeline a trigger runs: a compiled spec and code package in the store."""
-
-    name: str
-    digest: str
-    spec_uri: str
-    code: CodeRef | None = None
-    origin: str
-    """Where it came from: ``file:/abs/path.py:func`` or ``registry:name@version``."""
-    parameters: list[ParameterDecl] = Field(default_factory=list)
-    """The spec's parameter declarations, to check templates without loading the spec."""
 
 
 class NatsSource(_Model):

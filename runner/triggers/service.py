@@ -24,10 +24,10 @@ from functools import partial
 from types import TracebackType
 from typing import Any
 
-from runner.api import RunHandle
 from runner.bus.base import Bus
 from runner.config import StoreSettings
 from runner.errors import RunnerError
+from runner.records.requests import RunHandle
 from runner.store.listing import BucketLister, S3BucketLister
 from runner.tasks import stop_task
 from runner.triggers.definitions import SEEN_BUCKET, Definitions, definitions_bucket

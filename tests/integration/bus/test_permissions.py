@@ -26,11 +26,11 @@ from runner.bus import connect
 from runner.bus.client import NatsBus
 from runner.bus.embedded import find_binary
 from runner.config import NatsSettings
-from runner.controller.states import RunStates
 from runner.events.codec import encode
 from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import RunCancelRequested, RunRequested, StepStarted
+from runner.records.states import RunStates
 
 pytestmark = pytest.mark.integration
 

@@ -21,11 +21,12 @@ from runner.lifecycle.compare import compare_runs, plot_metrics
 from runner.lifecycle.diff import diff_specs
 from runner.lifecycle.history import RunFilter, list_runs
 from runner.lifecycle.lineage import ArtifactNode, LineageReader
-from runner.lifecycle.registry import PipelineRegistry, PipelineVersion, upload_pipeline
+from runner.lifecycle.registry import PipelineRegistry, upload_pipeline
 from runner.lifecycle.scheduler import Scheduler
 from runner.lifecycle.schedules import Schedule, Schedules
 from runner.local import LocalStack
 from runner.records import RunRecord
+from runner.records.pipelines import PipelineRef
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +88,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", storage=storage)
 
 
-async def run_version(stack: LocalStack, record: PipelineVersion, **params: Any) -> RunRecord:
+async def run_version(stack: LocalStack, record: PipelineRef, **params: Any) -> RunRecord:
     handle: RunHandle = await request_run(
         bus=stack.bus,
         pipeline=record.name,

@@ -25,9 +25,9 @@ import pytest
 from runner.api import submit
 from runner.bus import EmbeddedNats
 from runner.config import NatsSettings, Settings
-from runner.controller.states import decode_state
 from runner.core import RunStatus, StepStatus
 from runner.local import LocalStack
+from runner.records.states import decode_state
 from tests.e2e.conftest import Result, Workspace, clean_env
 from tests.e2e.pipelines import SMALL
 from tests.fixtures.nats import run_in_thread

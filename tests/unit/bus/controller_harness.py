@@ -13,12 +13,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from runner.api import store_spec
 from runner.bus.base import Bus
 from runner.controller.controller import Controller
 from runner.core import RunState, RunStatus
 from runner.events import EventKind, RunRequested, StepStarted, StepSucceeded, make_event
 from runner.executors.base import AttemptInfo
+from runner.records.pipelines import store_spec
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from tests.unit.core.factories import spec, task

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 
 from runner.bus.memory import MemoryBus
-from runner.controller.states import RunStates
 from runner.core.state import RunStatus
 from runner.errors import ValidationError
 from runner.lifecycle.history import RunFilter, experiments, list_runs, parse_since
-from runner.lifecycle.index import RunIndex, RunSummary, referenced_runs
+from runner.records.index import RunIndex, RunSummary, referenced_runs
+from runner.records.states import RunStates
 from tests.unit.lifecycle.factories import T0, run_state
 
 

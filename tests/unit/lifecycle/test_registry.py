@@ -13,7 +13,8 @@ from runner.cli.pipelines import diff_lines
 from runner.dsl.loader import LoadedPipeline, load_pipeline
 from runner.errors import NotFoundError, ValidationError
 from runner.lifecycle.diff import diff_specs
-from runner.lifecycle.registry import PipelineRegistry, parse_ref, upload_pipeline
+from runner.lifecycle.registry import PipelineRegistry, upload_pipeline
+from runner.records.pipelines import parse_ref
 from runner.spec.models import ParameterDecl, ParameterType
 from runner.store.memory import MemoryStore
 from runner.triggers.pipelines import freeze_pipeline

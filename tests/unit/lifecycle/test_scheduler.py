@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from runner.bus.memory import MemoryBus
-from runner.controller.states import RunStates
 from runner.core.state import RunStatus
 from runner.events.codec import decode
 from runner.events.envelope import Event
 from runner.events.kinds import EventKind
 from runner.lifecycle.scheduler import MAX_CATCHUP, Scheduler
 from runner.lifecycle.schedules import Schedule, Schedules
+from runner.records.states import RunStates
 from tests.unit.lifecycle.factories import run_state
 
 T0 = datetime(2026, 11, 2, 9, 58, 30, tzinfo=UTC)

@@ -32,7 +32,7 @@ PIPELINE = PipelineRef(
     digest="ab" * 32,
     spec_uri="file:///store/pipelines/ingest/abab.json",
     code=CodeRef(uri="file:///store/code/cd.tar.gz", digest="cd" * 32),
-    origin="file:/src/ingest.py:ingest",
+    source="/src/ingest.py:ingest",
     parameters=[
         ParameterDecl(name="uri", type=ParameterType.STR),
         ParameterDecl(name="size", type=ParameterType.INT, optional=True, default=0),
