@@ -25,7 +25,7 @@ from runner.spec.params import (
 )
 from runner.spec.params import describe_parameters as describe_parameters_of
 
-__all__ = ["describe_parameters", "parse_params", "parse_value"]
+__all__ = ["describe_parameters", "parse_params", "parse_value", "split_assignment"]
 
 _TRUE = frozenset({"true", "1", "yes", "y", "on"})
 _FALSE = frozenset({"false", "0", "no", "n", "off"})
@@ -43,14 +43,9 @@ _EXAMPLES = {
 def parse_params(spec: PipelineSpec, items: Iterable[str]) -> dict[str, Any]:
     """``["n=3", "lr=0.1"]`` -> ``{"n": 3, "lr": 0.1}``; checks names and required ones."""
     values: dict[str, Any] = {}
+    example = f"{spec.parameters[0].name if spec.parameters else 'name'}=VALUE"
     for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValidationError(
-                f"-p {item!r} is not NAME=VALUE: write e.g. -p "
-                f"{spec.parameters[0].name if spec.parameters else 'name'}=VALUE"
-            )
+        name, text = split_assignment(item, "-p", example)
         decl = spec.parameter(name)
         if decl is None:
             raise ValidationError(no_such_parameter(spec.name, spec.parameters, name))
@@ -63,6 +58,16 @@ def parse_params(spec: PipelineSpec, items: Iterable[str]) -> dict[str, Any]:
             f"pass -p {first.name}={_EXAMPLES[first.type]}"
         )
     return values
+
+
+def split_assignment(item: str, flag: str, example: str) -> tuple[str, str]:
+    """``NAME=VALUE`` as (name, text): the name stripped, the text as given; a
+    ValidationError naming ``flag`` and showing ``example`` when it is not one."""
+    name, sep, text = item.partition("=")
+    name = name.strip()
+    if not sep or not name:
+        raise ValidationError(f"{flag} {item!r} is not NAME=VALUE: write e.g. {flag} {example}")
+    return name, text
 
 
 def parse_value(decl: ParameterDecl, text: str) -> Any:
