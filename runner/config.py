@@ -2,7 +2,9 @@
 
 Precedence: explicit values (CLI flags, test injection) > environment >
 ``runner.toml`` (in the current directory, or the file ``--config`` /
-``RUNNER_CONFIG`` names) > defaults; :func:`load_settings` applies it.
+``RUNNER_CONFIG`` names) > defaults. Each settings class declares it as
+pydantic-settings sources; :func:`load_settings` reads the file and, for a
+bad value, says which layer it came from.
 Environment names: ``RUNNER_*`` plus the ecosystem's own ``NATS_URL``,
 ``AWS_*`` / ``AWS_ENDPOINT_URL_S3``, ``KUBECONFIG`` and ``OTEL_*`` (read by
 their libraries). With nothing set, everything is embedded under ``.runner/``.
@@ -19,18 +21,27 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 import types
 import typing
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 import pydantic
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_core import PydanticUndefined, to_jsonable_python
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from runner.errors import ConfigError
 from runner.privacy import redact_url, url_credentials
@@ -56,7 +67,37 @@ CONFIG_ENV = "RUNNER_CONFIG"
 """Environment variable naming the config file (``--config`` wins over it)."""
 
 
-class NatsSettings(BaseSettings):
+_CONFIG_TABLE: ContextVar[Mapping[str, Any] | None] = ContextVar("runner_toml", default=None)
+"""While :func:`load_settings` runs: runner.toml, checked by :func:`read_config_file`."""
+
+
+class _LayeredSettings(BaseSettings):
+    """Flags (init arguments) > environment > runner.toml > defaults: pydantic-settings sources."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _TableSource(settings_cls)
+
+
+class _TableSource(InitSettingsSource):
+    """The settings class's part of runner.toml: its table, or the top-level keys."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls, _file_values(settings_cls))
+
+    def __call__(self) -> dict[str, Any]:
+        # One layer gives each setting: a table from the environment replaces the file's.
+        return {k: v for k, v in super().__call__().items() if k not in self.current_state}
+
+
+class NatsSettings(_LayeredSettings):
     """How to reach NATS. No URL = start the embedded nats-server."""
 
     model_config = SettingsConfigDict(
@@ -126,7 +167,7 @@ class NatsSettings(BaseSettings):
         return env
 
 
-class StoreSettings(BaseSettings):
+class StoreSettings(_LayeredSettings):
     """Where artifacts, cache manifests and code packages live."""
 
     model_config = SettingsConfigDict(
@@ -151,7 +192,7 @@ class StoreSettings(BaseSettings):
     """Part size for streaming multipart uploads; memory use is bounded by it."""
 
 
-class LocalExecutorSettings(BaseSettings):
+class LocalExecutorSettings(_LayeredSettings):
     """How the local executor runs steps as processes on this machine."""
 
     model_config = SettingsConfigDict(
@@ -166,7 +207,7 @@ class LocalExecutorSettings(BaseSettings):
     """Comma-separated GPU ids to hand out; unset = detect with nvidia-smi."""
 
 
-class KubernetesSettings(BaseSettings):
+class KubernetesSettings(_LayeredSettings):
     """How the Kubernetes executor runs steps as Jobs (per cluster, never per pipeline)."""
 
     model_config = SettingsConfigDict(
@@ -221,7 +262,7 @@ class KubernetesSettings(BaseSettings):
     """kubeconfig context; unset = its current context."""
 
 
-class ControllerSettings(BaseSettings):
+class ControllerSettings(_LayeredSettings):
     """How the controller watches attempts and trusts their reports."""
 
     model_config = SettingsConfigDict(
@@ -237,7 +278,7 @@ class ControllerSettings(BaseSettings):
     a cluster (from the Secret ``runner-report-key``), the same for all replicas."""
 
 
-class Settings(BaseSettings):
+class Settings(_LayeredSettings):
     """Everything runner reads from its environment."""
 
     model_config = SettingsConfigDict(
@@ -298,19 +339,18 @@ def load_settings(
     Raises :class:`~runner.errors.ConfigError` naming the bad value and where it came from.
     """
     path = _config_path(config_file, cwd or Path.cwd())
-    table = read_config_file(path) if path is not None else {}
     origin = f"{path}" if path is not None else CONFIG_FILE
-    nested: dict[str, BaseSettings] = {}
-    flags_of: dict[str, dict[str, Any]] = {"nats": {"url": nats}, "store": {"uri": store}}
-    for section, (attribute, cls) in _SECTIONS.items():
-        nested[attribute] = _layer(
-            cls, table.get(section, {}), flags_of.get(section, {}), f"{origin} [{section}]"
-        )
-    top_file = {k: v for k, v in table.items() if k in _TOP_LEVEL}
-    top_flags = {"home": home, "executor": executor, "log_level": log_level}
-    top = _layer(Settings, top_file, top_flags, origin)
-    assert isinstance(top, Settings)
-    return top.model_copy(update=nested)
+    token = _CONFIG_TABLE.set(read_config_file(path) if path is not None else {})
+    try:
+        flags_of: dict[str, dict[str, Any]] = {"nats": {"url": nats}, "store": {"uri": store}}
+        nested = {
+            attribute: _layer(cls, flags_of.get(section, {}), f"{origin} [{section}]")
+            for section, (attribute, cls) in _SECTIONS.items()
+        }
+        top_flags = {"home": home, "executor": executor, "log_level": log_level}
+        return _layer(Settings, top_flags, origin, nested)
+    finally:
+        _CONFIG_TABLE.reset(token)
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -369,44 +409,49 @@ def _config_path(explicit: Path | str | None, cwd: Path) -> Path | None:
     return default if default.is_file() else None
 
 
+def _file_values(cls: type[BaseSettings]) -> dict[str, Any]:
+    table = _CONFIG_TABLE.get() or {}
+    if cls is Settings:
+        return {k: v for k, v in table.items() if k in _TOP_LEVEL}
+    section = next((s for s, (_, c) in _SECTIONS.items() if c is cls), None)
+    return dict(table.get(section, {})) if section else {}
+
+
+_S = TypeVar("_S", bound=BaseSettings)
+
+
 def _layer(
-    cls: type[BaseSettings], from_file: Mapping[str, Any], flags: Mapping[str, Any], origin: str
-) -> BaseSettings:
-    """One settings object with flags > environment > file > defaults."""
-    try:
-        from_env = cls()
-    except pydantic.ValidationError as exc:
-        raise _config_error(exc, cls, "env") from None
-    env = {name: getattr(from_env, name) for name in from_env.model_fields_set}
+    cls: type[_S], flags: Mapping[str, Any], origin: str, parts: Mapping[str, Any] | None = None
+) -> _S:
+    """``cls`` from its sources; a bad value is reported with the layer it came from."""
     given = {k: v for k, v in flags.items() if v is not None}
-    # Which layer gave each value, to say where to fix a bad one.
-    sources = {
-        **dict.fromkeys(from_file, origin),
-        **dict.fromkeys(env, "env"),
-        **dict.fromkeys(given, "flag"),
-    }
     try:
-        return cls(**{**from_file, **env, **given})
+        return cls(**given, **(parts or {}))
     except pydantic.ValidationError as exc:
-        raise _config_error(exc, cls, None, sources) from None
+        raise _config_error(exc, cls, given, origin) from None
+    except SettingsError as exc:  # a list or table in the environment that is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        names = " / ".join(_env_names(cls, field[1])) if field else "an environment variable"
+        raise ConfigError(
+            f"{names} is not valid JSON ({exc.__cause__}): fix it there (runner config docs)"
+        ) from None
 
 
 def _config_error(
-    exc: pydantic.ValidationError,
-    cls: type[BaseSettings],
-    default_origin: str | None,
-    sources: Mapping[str, str] | None = None,
+    exc: pydantic.ValidationError, cls: type[BaseSettings], flags: Mapping[str, Any], origin: str
 ) -> ConfigError:
     error = exc.errors()[0]
     name = str(error["loc"][0]) if error["loc"] else "?"
-    # An environment value is reported under its alias (NATS_URL): map it back.
-    field = next((f for f in cls.model_fields if name == f or name in _env_names(cls, f)), None)
+    # A value is reported under its alias (NATS_URL): map it back.
+    field = _field_named(cls, name)
     name = field or name
-    origin = default_origin or (sources or {}).get(name, "defaults")
-    if origin == "env" and field is not None:
-        origin = "environment variable " + " / ".join(_env_names(cls, field))
-    elif origin == "flag":
+    from_env = {_field_named(cls, key) for key in EnvSettingsSource(cls)()}
+    if name in flags:
         origin = "command-line flag"
+    elif field is not None and field in from_env:
+        origin = "environment variable " + " / ".join(_env_names(cls, field))
+    elif name not in _file_values(cls):
+        origin = "defaults"
     value = error.get("input")
     if field and _is_secret(cls, field):
         shown = "***"
@@ -415,6 +460,10 @@ def _config_error(
     return ConfigError(
         f"setting '{name}' = {shown} from {origin} is invalid: {error['msg']}; fix it there"
     )
+
+
+def _field_named(cls: type[BaseSettings], name: str) -> str | None:
+    return next((f for f in cls.model_fields if name == f or name in _env_names(cls, f)), None)
 
 
 def _is_secret(cls: type[BaseSettings], name: str) -> bool:

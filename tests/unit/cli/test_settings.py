@@ -150,3 +150,35 @@ def test_reference_lists_every_field_with_env_names_and_flags() -> None:
     assert infos["executor"].type == "local | kubernetes"
     assert infos["nats.password"].type == "secret"
     assert all(info.doc for info in infos.values()), "every setting has a docstring"
+
+
+def test_a_table_from_the_environment_replaces_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "runner.toml").write_text(
+        '[kubernetes]\naccelerator_node_selectors = {a = {x = "1"}, b = {y = "2"}}\n'
+    )
+    assert load_settings(cwd=tmp_path).kubernetes.accelerator_node_selectors == {
+        "a": {"x": "1"},
+        "b": {"y": "2"},
+    }
+    monkeypatch.setenv("RUNNER_K8S_ACCELERATOR_NODE_SELECTORS", '{"a": {"z": "3"}}')
+    selectors = load_settings(cwd=tmp_path).kubernetes.accelerator_node_selectors
+    assert selectors == {"a": {"z": "3"}}, "each setting from one layer, not merged"
+
+
+def test_a_flag_overrides_a_bad_environment_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNNER_EXECUTOR", "k8s")
+    assert load_settings(cwd=tmp_path, executor="local").executor == "local"
+    with pytest.raises(ConfigError, match="'k8s' from environment variable RUNNER_EXECUTOR"):
+        load_settings(cwd=tmp_path)
+
+
+def test_environment_json_that_does_not_parse_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RUNNER_K8S_IMAGE_PULL_SECRETS", "[regcred")
+    with pytest.raises(ConfigError, match="RUNNER_K8S_IMAGE_PULL_SECRETS is not valid JSON"):
+        load_settings(cwd=tmp_path)
