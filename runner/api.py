@@ -19,9 +19,9 @@ from typing import Any
 
 from runner.bus.base import Bus
 from runner.dsl.pipeline import PipelineDefinition
-from runner.errors import PipelineDefinitionError
 from runner.records.pipelines import publish_pipeline, source_root_of, store_spec
 from runner.records.requests import RunHandle, new_run_id, request_run
+from runner.spec.params import check_known_parameters
 from runner.store.base import ArtifactStore
 
 __all__ = ["RunHandle", "new_run_id", "request_run", "source_root_of", "store_spec", "submit"]
@@ -43,12 +43,7 @@ async def submit(
     """Compile, package and request a run; returns at once with a handle."""
     spec = pipeline.compile()
     params = dict(parameters or {})
-    unknown = sorted(set(params) - {p.name for p in spec.parameters})
-    if unknown:
-        known = ", ".join(p.name for p in spec.parameters) or "none"
-        raise PipelineDefinitionError(
-            f"pipeline '{spec.name}' has no parameter {unknown[0]!r} (its parameters: {known})"
-        )
+    check_known_parameters(spec, params)  # the same check and message as the CLI's
     published = await publish_pipeline(store, pipeline, source_root=source_root, spec=spec)
     return await request_run(
         bus=bus,
