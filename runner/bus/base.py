@@ -114,7 +114,8 @@ class Consumer(Protocol):
 
 
 class KVBucket(Protocol):
-    """One JetStream KV bucket (other than run state): keys are :func:`validate_kv_key`-checked.
+    """One JetStream KV bucket (run state, the run index, triggers' own, ...): keys are
+    :func:`validate_kv_key`-checked.
 
     ``create`` and ``update`` are compare-and-set and raise
     :class:`~runner.errors.ConflictError` when they lose; ``put`` always writes.
@@ -133,8 +134,9 @@ class KVBucket(Protocol):
 
 
 class Bus(Protocol):
-    """Events, dead letters and run-state KV over one connection.
+    """Events, dead letters and KV buckets over one connection.
 
+    Run state is one :class:`KVBucket` among others (:meth:`state_bucket`).
     Triggers also use other streams (bucket notifications), core NATS
     subjects and KV buckets of their own: :meth:`ensure_stream`,
     :meth:`stream_consumer`, :meth:`core_consumer`, :meth:`publish_core`,
@@ -190,11 +192,12 @@ class Bus(Protocol):
     def subscribe(
         self, filter_subject: str, *, durable: str | None = None, deliver: Deliver = "all"
     ) -> AsyncIterator[Event]: ...
-    async def kv_get(self, key: str) -> tuple[bytes, int] | None: ...
-    async def kv_create(self, key: str, value: bytes) -> int: ...
-    async def kv_update(self, key: str, value: bytes, revision: int) -> int: ...
-    async def kv_delete(self, key: str) -> None: ...
-    async def kv_keys(self, prefix: str = "") -> list[str]: ...
+    async def state_bucket(self) -> KVBucket:
+        """The run-state bucket (``NatsSettings.state_bucket``), as :meth:`ensure_streams`
+        made it (values up to :data:`~runner.bus.streams.MAX_VALUE_BYTES`); never
+        created here: a missing one is a :class:`~runner.errors.BusError`."""
+        ...
+
     async def kv_bucket(self, name: str, *, description: str = "") -> KVBucket:
         """The KV bucket ``name``, created (history 1, file storage) if missing."""
         ...

@@ -74,7 +74,7 @@ class NatsBus:
         self._settings = settings
         self._url = url
         self._target = StreamTarget(settings.stream, url)
-        self._kv: NatsKV | None = None
+        self._state: NatsKV | None = None
         self._buckets: dict[str, NatsKV] = {}
         self.stats: dict[str, int] = dict.fromkeys(
             ("published", "duplicates", "dead_letters", "decode_failures"), 0
@@ -110,7 +110,7 @@ class NatsBus:
                 outcomes[config.name] = await ensure_stream(self._js, config)
             bucket = self._settings.state_bucket
             kv, outcomes[bucket] = await ensure_kv(self._js, bucket, max_value)
-        self._kv = NatsKV(kv, bucket, self._url)
+        self._state = NatsKV(kv, bucket, self._url)
         self.last_ensure = outcomes
 
     async def publish(self, event: Event) -> None:
@@ -204,9 +204,11 @@ class NatsBus:
         reason = log_reason(str(delivery.error))
         log.warning("skipped an undecodable message on %s: %s", delivery.subject, reason)
 
-    async def _state(self) -> NatsKV:
-        """The bucket made by ensure_streams, or an existing one opened on first use."""
-        if self._kv is None:
+    async def state_bucket(self) -> NatsKV:
+        """The run-state bucket made by :meth:`ensure_streams`, or an existing one
+        opened on first use (a missing one is a :class:`BusError`, not created here:
+        only ``ensure_streams`` knows its limits)."""
+        if self._state is None:
             bucket = self._settings.state_bucket
             with translate_errors(f"open KV bucket {bucket}", self._url):
                 try:
@@ -216,23 +218,8 @@ class NatsBus:
                         f"the run-state KV bucket {bucket!r} does not exist on {self._url}: "
                         "create it with `runner up` (or Bus.ensure_streams())"
                     ) from exc
-            self._kv = NatsKV(kv, bucket, self._url)
-        return self._kv
-
-    async def kv_get(self, key: str) -> tuple[bytes, int] | None:
-        return await (await self._state()).get(key)
-
-    async def kv_create(self, key: str, value: bytes) -> int:
-        return await (await self._state()).create(key, value)
-
-    async def kv_update(self, key: str, value: bytes, revision: int) -> int:
-        return await (await self._state()).update(key, value, revision)
-
-    async def kv_delete(self, key: str) -> None:
-        await (await self._state()).delete(key)
-
-    async def kv_keys(self, prefix: str = "") -> list[str]:
-        return await (await self._state()).keys(prefix)
+            self._state = NatsKV(kv, bucket, self._url)
+        return self._state
 
     # -- what triggers use beyond the events stream (see runner.bus.feeds) --
 

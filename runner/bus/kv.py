@@ -1,4 +1,4 @@
-"""Run state (and other runner buckets) in JetStream KV, with compare-and-set.
+"""Run state and the other runner buckets in JetStream KV, with compare-and-set.
 
 The controller reads a run's state with its revision, decides, and writes it
 back only if nobody else wrote in between (:meth:`NatsKV.update`); losing
@@ -44,7 +44,7 @@ class NatsKV:
             except nats.js.errors.KeyWrongLastSequenceError as exc:
                 raise ConflictError(
                     f"KV key {key!r} already exists in bucket {self._bucket}: read it "
-                    "(kv_get) and update it with its revision instead"
+                    "(get) and update it with its revision instead"
                 ) from exc
 
     async def update(self, key: str, value: bytes, revision: int) -> int:

@@ -13,11 +13,12 @@ that passes against it means the same against NATS:
 - KV revisions come from one counter per bucket; a create of an existing
   key or an update at a stale revision raises :class:`ConflictError`.
 
-Raw streams, core subscriptions and extra KV buckets (what triggers use)
-live in :mod:`runner.bus.memory_feeds`.
+KV buckets (run state is one of them), raw streams and core subscriptions
+live in :mod:`runner.bus.memory_feeds`; consumers (:mod:`runner.bus.memory_consumer`)
+see the bus only through a stream's message list and :attr:`MemoryBus.changes`.
 
-It also exposes what tests want to look at: :attr:`messages` and
-:attr:`dead_letters`.
+It also exposes what tests want to look at: :attr:`messages`,
+:attr:`dead_letters` and :attr:`buckets`.
 """
 
 from __future__ import annotations
@@ -31,19 +32,18 @@ from runner.bus.base import (
     Delivery,
     header_value,
     subject_matches,
-    validate_kv_key,
 )
 from runner.bus.dead_letters import (
     check_dead_letter_subject,
     dead_letter_headers,
     publish_dead_letter,
 )
-from runner.bus.memory_consumer import ConsumerState, MemoryConsumer, StoredMessage
+from runner.bus.memory_consumer import Changes, ConsumerState, MemoryConsumer, StoredMessage
 from runner.bus.memory_feeds import MemoryCoreConsumer, MemoryKV, RawStream
-from runner.bus.streams import DEAD_LETTER_SUBJECTS, MAX_VALUE_BYTES
+from runner.bus.streams import DEAD_LETTER_SUBJECTS
 from runner.bus.subscription import SUBSCRIBE_BATCH, iterate_events
 from runner.config import NatsSettings
-from runner.errors import BusError, BusUnavailableError, ConflictError
+from runner.errors import BusError, BusUnavailableError
 from runner.events.codec import MSG_ID_HEADER, encode
 from runner.events.envelope import Event
 from runner.events.kinds import DEAD_LETTER_SUBJECT, STREAM_SUBJECTS, validate_name
@@ -54,6 +54,8 @@ EVENTS_STREAM = str(NatsSettings.model_fields["stream"].default)
 """The events stream's name, as on NATS by default (for ``Nats-Expected-Stream``)."""
 DEAD_LETTER_STREAM = f"{EVENTS_STREAM}_DEADLETTER"
 EXPECTED_STREAM_HEADER = "Nats-Expected-Stream"
+STATE_BUCKET = str(NatsSettings.model_fields["state_bucket"].default)
+"""The run-state bucket's name, as on NATS by default."""
 
 
 class MemoryBus:
@@ -79,10 +81,10 @@ class MemoryBus:
         self._seen: dict[str, float] = {}
         self._dead_seen: dict[str, float] = {}
         self._consumers: dict[str, ConsumerState] = {}
-        self._changed = asyncio.Event()
-        self._kv: dict[str, tuple[bytes, int]] = {}
-        self._kv_revision = 0
+        self.changes = Changes()
+        """What waiting fetches wait on: a message appended or due, the bus closed."""
         self.buckets: dict[str, MemoryKV] = {}
+        """Every KV bucket, the run-state one (:meth:`state_bucket`) included."""
         self.streams: dict[str, RawStream] = {}
         """Streams made by :meth:`ensure_stream` (not the events stream)."""
         self._core: list[MemoryCoreConsumer] = []
@@ -99,18 +101,9 @@ class MemoryBus:
         if not self._ensured:
             raise BusError("memory:// has no streams yet: call ensure_streams() first")
 
-    def _notify(self) -> None:
-        """Wake every waiting fetch: something arrived or became due."""
-        self._changed.set()
-        self._changed = asyncio.Event()
-
     async def wait_changed(self, timeout: float) -> None:
-        changed = self._changed
-        try:
-            async with asyncio.timeout(max(timeout, 0.0)):
-                await changed.wait()
-        except TimeoutError:
-            pass
+        """Until a message is appended (or due again), or ``timeout`` seconds pass."""
+        await self.changes.wait(timeout)
 
     # -- streams ----------------------------------------------------------
 
@@ -130,7 +123,7 @@ class MemoryBus:
         if raw is not None:
             self._expect_stream(subject, headers, raw.name)
             raw.messages.append(StoredMessage.of(len(raw.messages), subject, body, headers))
-            self._notify()
+            self.changes.notify()
             return
         if subject_matches(DEAD_LETTER_SUBJECTS, subject) and self.dead_letter_stream:
             self._expect_stream(subject, headers, DEAD_LETTER_STREAM)
@@ -147,7 +140,7 @@ class MemoryBus:
             return
         self.messages.append(StoredMessage.of(len(self.messages), subject, body, headers))
         self.stats["published"] += 1
-        self._notify()
+        self.changes.notify()
 
     @staticmethod
     def _expect_stream(subject: str, headers: Mapping[str, str] | None, stream: str) -> None:
@@ -219,7 +212,7 @@ class MemoryBus:
         self._check()
         validate_name(durable, "consumer")
         state = self._consumer_state(durable, filter_subject, ack_wait, deliver, acking=True)
-        return MemoryConsumer(self, state)
+        return MemoryConsumer(state, self.messages, self.changes)
 
     def subscribe(
         self, filter_subject: str, *, durable: str | None = None, deliver: Deliver = "all"
@@ -232,7 +225,8 @@ class MemoryBus:
             name = durable or f"_ephemeral-{id(object())}"
             state = self._consumer_state(name, filter_subject, 30.0, deliver, durable is not None)
             state.max_ack_pending = SUBSCRIBE_BATCH
-            return MemoryConsumer(self, state, ephemeral=durable is None)
+            on_close = self._drop_consumer if durable is None else None
+            return MemoryConsumer(state, self.messages, self.changes, on_close=on_close)
 
         return iterate_events(
             open_consumer, acking=durable is not None, on_undecodable=self._count_undecodable
@@ -246,48 +240,16 @@ class MemoryBus:
 
     # -- KV ---------------------------------------------------------------
 
-    async def kv_get(self, key: str) -> tuple[bytes, int] | None:
-        self._check()
-        return self._kv.get(validate_kv_key(key))
-
-    async def kv_create(self, key: str, value: bytes) -> int:
-        self._check()
-        if validate_kv_key(key) in self._kv:
-            raise ConflictError(f"KV key {key!r} already exists in bucket memory")
-        return self._kv_put(key, value)
-
-    async def kv_update(self, key: str, value: bytes, revision: int) -> int:
-        self._check()
-        current = self._kv.get(validate_kv_key(key))
-        # Like NATS: revision 0 means "expect no value".
-        if (current[1] if current else 0) != revision:
-            raise ConflictError(
-                f"KV key {key!r} in bucket memory is no longer at revision {revision}"
-            )
-        return self._kv_put(key, value)
-
-    def _kv_put(self, key: str, value: bytes) -> int:
-        if len(value) > MAX_VALUE_BYTES:
-            raise BusError(f"KV value for {key!r} is {len(value)} bytes; max {MAX_VALUE_BYTES}")
-        self._kv_revision += 1
-        self._kv[key] = (bytes(value), self._kv_revision)
-        return self._kv_revision
-
-    async def kv_delete(self, key: str) -> None:
-        self._check()
-        if self._kv.pop(validate_kv_key(key), None) is not None:
-            self._kv_revision += 1  # the tombstone takes a revision on NATS too
-
-    async def kv_keys(self, prefix: str = "") -> list[str]:
-        self._check()
-        return sorted(k for k in self._kv if k.startswith(prefix))
-
-    # -- what triggers use beyond the events stream -------------------------
+    async def state_bucket(self) -> MemoryKV:
+        """The run-state bucket, named as on NATS by default (:data:`STATE_BUCKET`)."""
+        return await self.kv_bucket(STATE_BUCKET)
 
     async def kv_bucket(self, name: str, *, description: str = "") -> MemoryKV:
         self._check()
         validate_name(name, "KV bucket")
-        return self.buckets.setdefault(name, MemoryKV(name))
+        return self.buckets.setdefault(name, MemoryKV(name, self._check))
+
+    # -- what triggers use beyond the events stream -------------------------
 
     async def ensure_stream(self, name: str, subjects: list[str], *, description: str) -> None:
         self._check()
@@ -313,7 +275,7 @@ class MemoryBus:
             start = 0 if deliver == "all" else len(raw.messages)
             state = ConsumerState(name, filter_subject, ack_wait, True, next_index=start)
             self._consumers[name] = state
-        return MemoryConsumer(self, state, messages=raw.messages)
+        return MemoryConsumer(state, raw.messages, self.changes)
 
     async def core_consumer(self, subject: str) -> MemoryCoreConsumer:
         self._check()
@@ -334,4 +296,4 @@ class MemoryBus:
 
     async def close(self) -> None:
         self._closed = True
-        self._notify()
+        self.changes.close()

@@ -3,22 +3,47 @@
 A consumer's state (position, un-acknowledged messages, redelivery times)
 belongs to the bus under the consumer's name, so two handles with the same
 durable name share the work and a new handle resumes where the last left off.
+A consumer knows the bus only by its :class:`Changes` signal.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from runner.bus.base import Delivery, subject_matches
 from runner.errors import BusUnavailableError
 
-if TYPE_CHECKING:
-    from runner.bus.memory import MemoryBus
+__all__ = ["Changes", "ConsumerState", "MemoryConsumer", "StoredMessage"]
 
-__all__ = ["ConsumerState", "MemoryConsumer", "StoredMessage"]
+
+class Changes:
+    """The memory bus's signal to waiting fetches: a message was appended, a nak'ed
+    one became due, or the bus closed (:attr:`closed`)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self.closed = False
+
+    def notify(self) -> None:
+        """Wake every waiter: something arrived or became due."""
+        self._event.set()
+        self._event = asyncio.Event()
+
+    def close(self) -> None:
+        self.closed = True
+        self.notify()
+
+    async def wait(self, timeout: float) -> None:
+        """Until the next :meth:`notify`, or ``timeout`` seconds (no error either way)."""
+        event = self._event
+        try:
+            async with asyncio.timeout(max(timeout, 0.0)):
+                await event.wait()
+        except TimeoutError:
+            pass
 
 
 @dataclass(frozen=True)
@@ -95,8 +120,8 @@ class ConsumerState:
 
 
 class _MemoryAcker:
-    def __init__(self, bus: MemoryBus, state: ConsumerState, seq: int) -> None:
-        self._bus = bus
+    def __init__(self, changes: Changes, state: ConsumerState, seq: int) -> None:
+        self._changes = changes
         self._state = state
         self._seq = seq
 
@@ -114,25 +139,25 @@ class _MemoryAcker:
         entry = self._settle()
         if entry is not None:
             self._state.due[self._seq] = (time.monotonic() + (delay or 0.0), entry.num_delivered)
-            self._bus._notify()
+            self._changes.notify()
 
 
 class MemoryConsumer:
-    """A handle on a consumer state; ``close`` keeps a durable state in the bus."""
+    """A handle on a consumer state over one stream's ``messages``; ``close`` keeps a
+    durable state in the bus, and calls ``on_close`` (an ephemeral's bus forgets it)."""
 
     def __init__(
         self,
-        bus: MemoryBus,
         state: ConsumerState,
+        messages: list[StoredMessage],
+        changes: Changes,
         *,
-        ephemeral: bool = False,
-        messages: list[StoredMessage] | None = None,
+        on_close: Callable[[str], None] | None = None,
     ) -> None:
-        self._bus = bus
         self._state = state
-        # The events stream, unless this consumer reads another stream.
-        self._messages = bus.messages if messages is None else messages
-        self._ephemeral = ephemeral
+        self._messages = messages
+        self._changes = changes
+        self._on_close = on_close
         self._closed = False
         self.name = state.name
 
@@ -141,7 +166,7 @@ class MemoryConsumer:
             raise ValueError(f"batch must be at least 1, not {batch}")
         deadline = time.monotonic() + timeout
         while True:
-            if self._closed or self._bus._closed:
+            if self._closed or self._changes.closed:
                 raise BusUnavailableError(f"consumer {self.name} on memory:// is closed")
             now = time.monotonic()
             taken = self._state.take(self._messages, batch, now)
@@ -151,16 +176,14 @@ class MemoryConsumer:
             remaining = deadline - now
             if remaining <= 0:
                 return []
-            await self._bus.wait_changed(
-                min(remaining, wakeup if wakeup is not None else remaining)
-            )
+            await self._changes.wait(min(remaining, wakeup if wakeup is not None else remaining))
 
     def _delivery(self, seq: int, num_delivered: int) -> Delivery:
         msg = self._messages[seq - 1]
-        acker = _MemoryAcker(self._bus, self._state, seq)
+        acker = _MemoryAcker(self._changes, self._state, seq)
         return Delivery(msg.subject, msg.body, msg.headers, num_delivered, acker)
 
     async def close(self) -> None:
         self._closed = True
-        if self._ephemeral:
-            self._bus._drop_consumer(self.name)
+        if self._on_close is not None:
+            self._on_close(self.name)

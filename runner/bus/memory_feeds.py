@@ -9,6 +9,7 @@ subscriptions that only see what is published after they start.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from runner.bus.base import Delivery, subject_matches, validate_kv_key
@@ -20,23 +21,31 @@ __all__ = ["MemoryCoreConsumer", "MemoryKV", "RawStream"]
 
 
 class MemoryKV:
-    """One KV bucket: revisions from one counter, CAS like NATS."""
+    """One KV bucket (run state or any other): revisions from one counter, CAS like
+    NATS, values up to :data:`MAX_VALUE_BYTES`. ``check`` runs before every call (the
+    bus passes one that raises once it is closed, as a NATS bucket would)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, check: Callable[[], None] = lambda: None) -> None:
         self.name = name
+        self._check = check
         self._data: dict[str, tuple[bytes, int]] = {}
         self._revision = 0
 
+    def _key(self, key: str) -> str:
+        self._check()
+        return validate_kv_key(key)
+
     async def get(self, key: str) -> tuple[bytes, int] | None:
-        return self._data.get(validate_kv_key(key))
+        return self._data.get(self._key(key))
 
     async def create(self, key: str, value: bytes) -> int:
-        if validate_kv_key(key) in self._data:
+        if self._key(key) in self._data:
             raise ConflictError(f"KV key {key!r} already exists in bucket {self.name}")
         return self._put(key, value)
 
     async def update(self, key: str, value: bytes, revision: int) -> int:
-        current = self._data.get(validate_kv_key(key))
+        current = self._data.get(self._key(key))
+        # Like NATS: revision 0 means "expect no value".
         if (current[1] if current else 0) != revision:
             raise ConflictError(
                 f"KV key {key!r} in bucket {self.name} is no longer at revision {revision}"
@@ -44,7 +53,7 @@ class MemoryKV:
         return self._put(key, value)
 
     async def put(self, key: str, value: bytes) -> int:
-        return self._put(validate_kv_key(key), value)
+        return self._put(self._key(key), value)
 
     def _put(self, key: str, value: bytes) -> int:
         if len(value) > MAX_VALUE_BYTES:
@@ -54,13 +63,15 @@ class MemoryKV:
         return self._revision
 
     async def delete(self, key: str) -> None:
-        if self._data.pop(validate_kv_key(key), None) is not None:
-            self._revision += 1
+        if self._data.pop(self._key(key), None) is not None:
+            self._revision += 1  # the tombstone takes a revision on NATS too
 
     async def keys(self, prefix: str = "") -> list[str]:
+        self._check()
         return sorted(k for k in self._data if k.startswith(prefix))
 
     async def values(self, pattern: str = ">") -> list[tuple[str, bytes]]:
+        self._check()
         return [(k, v[0]) for k, v in sorted(self._data.items()) if subject_matches(pattern, k)]
 
 

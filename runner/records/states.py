@@ -50,7 +50,7 @@ class RunStates:
 
     async def load_raw(self, run_id: str) -> tuple[RunState, int, bytes] | None:
         """The state, its revision, and the stored bytes it was decoded from."""
-        entry = await self.bus.kv_get(state_key(run_id))
+        entry = await (await self.bus.state_bucket()).get(state_key(run_id))
         if entry is None:
             return None
         value, revision = entry
@@ -63,10 +63,11 @@ class RunStates:
 
         ``value``: the state already encoded with :func:`encode_state`."""
         value = encode_state(state) if value is None else value
+        bucket = await self.bus.state_bucket()
         if revision is None:
-            return await self.bus.kv_create(state_key(state.run_id), value)
-        return await self.bus.kv_update(state_key(state.run_id), value, revision)
+            return await bucket.create(state_key(state.run_id), value)
+        return await bucket.update(state_key(state.run_id), value, revision)
 
     async def run_ids(self) -> list[str]:
-        keys = await self.bus.kv_keys(KEY_PREFIX)
+        keys = await (await self.bus.state_bucket()).keys(KEY_PREFIX)
         return [k[len(KEY_PREFIX) :] for k in keys if k.startswith(KEY_PREFIX)]

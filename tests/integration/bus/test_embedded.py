@@ -106,7 +106,7 @@ async def test_events_survive_a_restart(tmp_path: Path) -> None:
         try:
             await bus.ensure_streams()
             await bus.publish(event)
-            await bus.kv_create("run.r1", b"state")
+            await (await bus.state_bucket()).create("run.r1", b"state")
         finally:
             await bus.close()
     async with EmbeddedNats(tmp_path) as server:
@@ -116,7 +116,7 @@ async def test_events_survive_a_restart(tmp_path: Path) -> None:
             (delivery,) = await consumer.fetch(1, 2.0)
             await consumer.close()
             assert delivery.event == event
-            assert (await bus.kv_get("run.r1") or (b"",))[0] == b"state"
+            assert (await (await bus.state_bucket()).get("run.r1") or (b"",))[0] == b"state"
         finally:
             await bus.close()
 

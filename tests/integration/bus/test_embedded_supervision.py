@@ -68,7 +68,7 @@ async def test_a_killed_server_comes_back_on_the_same_port_and_clients_reconnect
         bus: NatsBus = await connect(settings(url))
         try:
             await bus.ensure_streams()
-            await bus.kv_create("run.before", b"kept")
+            await (await bus.state_bucket()).create("run.before", b"kept")
             consumer = await bus.pull_consumer("survivor")
             async with supervised(server) as task:
                 old = kill(server)
@@ -84,7 +84,8 @@ async def test_a_killed_server_comes_back_on_the_same_port_and_clients_reconnect
                 deliveries = await consumer.fetch(1, 5.0)
                 assert [d.event for d in deliveries] == [event]
                 await deliveries[0].ack()
-                assert (await bus.kv_get("run.before") or (b"",))[0] == b"kept"
+                kept = await (await bus.state_bucket()).get("run.before")
+                assert (kept or (b"",))[0] == b"kept"
                 assert not task.done()
                 assert server.restarts == 1
             await consumer.close()

@@ -183,14 +183,15 @@ async def test_a_viewer_reads_events_but_cannot_publish(server: str, controller:
 async def test_a_submitter_requests_cancels_and_reads_run_state(
     server: str, controller: NatsBus
 ) -> None:
-    await controller.kv_create("run.perm-sub", b'j{"x": 1}')
+    await (await controller.state_bucket()).create("run.perm-sub", b'j{"x": 1}')
     submitter = await bus_as(server, "submitter")
     try:
         for kind in (EventKind.RUN_REQUESTED, EventKind.RUN_CANCEL_REQUESTED):
             ev = event(kind, "perm-sub")
             await submitter.publish(ev)
             assert await stored(controller, ev)
-        entry = await submitter.kv_get("run.perm-sub")  # what `runner status` reads
+        # what `runner status` reads
+        entry = await (await submitter.state_bucket()).get("run.perm-sub")
         assert entry is not None
         assert entry[0] == b'j{"x": 1}'
         assert RunStates(submitter) is not None

@@ -98,10 +98,10 @@ async def test_publishing_an_invalid_subject_is_refused(bus: NatsBus) -> None:
 async def test_kv_opens_an_existing_bucket_without_ensure(
     bus: NatsBus, bus_settings: NatsSettings
 ) -> None:
-    await bus.kv_create("run.r1", b"x")
+    await (await bus.state_bucket()).create("run.r1", b"x")
     reader = await connect(bus_settings)
     try:
-        assert await reader.kv_get("run.r1") == (b"x", 1)
+        assert await (await reader.state_bucket()).get("run.r1") == (b"x", 1)
     finally:
         await reader.close()
 
@@ -112,17 +112,18 @@ async def test_kv_without_a_bucket_says_how_to_fix(
     reader = await connect(bus_settings.model_copy(update={"state_bucket": "no-such-bucket"}))
     try:
         with pytest.raises(BusError, match=r"'no-such-bucket' does not exist.*runner up"):
-            await reader.kv_get("run.r1")
+            await (await reader.state_bucket()).get("run.r1")
     finally:
         await reader.close()
 
 
 async def test_kv_value_of_several_megabytes(bus: NatsBus) -> None:
     value = b"x" * (3 * 1024 * 1024)
-    rev = await bus.kv_create("run.huge", value)
-    assert await bus.kv_get("run.huge") == (value, rev)
+    kv = await bus.state_bucket()
+    rev = await kv.create("run.huge", value)
+    assert await kv.get("run.huge") == (value, rev)
     with pytest.raises(BusError, match="max_payload"):
-        await bus.kv_create("run.too-big", b"x" * (9 * 1024 * 1024))
+        await kv.create("run.too-big", b"x" * (9 * 1024 * 1024))
 
 
 async def test_closing_a_subscription_removes_its_ephemeral_consumer(

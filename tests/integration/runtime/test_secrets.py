@@ -154,8 +154,9 @@ async def test_no_credential_is_written_anywhere(
     written: dict[str, bytes] = {}
     for i, blob in enumerate(await _stream_bytes(secured_server)):
         written[f"stream message {i}"] = blob
-    for key in await stack.bus.kv_keys():
-        entry = await stack.bus.kv_get(key)
+    states = await stack.bus.state_bucket()
+    for key in await states.keys():
+        entry = await states.get(key)
         assert entry is not None
         written[f"kv {key}"] = decode_state(entry[0]).model_dump_json().encode()
     async for info in stack.store.list(""):

@@ -331,45 +331,51 @@ class BusContract:
     # -- KV ---------------------------------------------------------------
 
     async def test_kv_compare_and_set(self, bus: Bus) -> None:
-        assert await bus.kv_get("run.r1") is None
-        rev1 = await bus.kv_create("run.r1", b"v1")
-        assert await bus.kv_get("run.r1") == (b"v1", rev1)
+        kv = await bus.state_bucket()
+        assert await kv.get("run.r1") is None
+        rev1 = await kv.create("run.r1", b"v1")
+        assert await kv.get("run.r1") == (b"v1", rev1)
         with pytest.raises(ConflictError, match="already exists"):
-            await bus.kv_create("run.r1", b"other")
-        rev2 = await bus.kv_update("run.r1", b"v2", rev1)
+            await kv.create("run.r1", b"other")
+        rev2 = await kv.update("run.r1", b"v2", rev1)
         assert rev2 > rev1
         with pytest.raises(ConflictError, match=f"no longer at revision {rev1}"):
-            await bus.kv_update("run.r1", b"stale", rev1)
-        assert await bus.kv_get("run.r1") == (b"v2", rev2)
+            await kv.update("run.r1", b"stale", rev1)
+        assert await kv.get("run.r1") == (b"v2", rev2)
 
     async def test_kv_update_of_missing_key_conflicts(self, bus: Bus) -> None:
+        kv = await bus.state_bucket()
         with pytest.raises(ConflictError):
-            await bus.kv_update("run.none", b"x", 5)
+            await kv.update("run.none", b"x", 5)
 
     async def test_kv_delete_and_recreate(self, bus: Bus) -> None:
-        await bus.kv_create("run.r1", b"v1")
-        await bus.kv_delete("run.r1")
-        assert await bus.kv_get("run.r1") is None
-        assert await bus.kv_keys() == []
-        rev = await bus.kv_create("run.r1", b"again")
-        assert await bus.kv_get("run.r1") == (b"again", rev)
+        kv = await bus.state_bucket()
+        await kv.create("run.r1", b"v1")
+        await kv.delete("run.r1")
+        assert await kv.get("run.r1") is None
+        assert await kv.keys() == []
+        rev = await kv.create("run.r1", b"again")
+        assert await kv.get("run.r1") == (b"again", rev)
 
     async def test_kv_keys_by_prefix(self, bus: Bus) -> None:
-        assert await bus.kv_keys() == []
+        kv = await bus.state_bucket()
+        assert await kv.keys() == []
         for key in ("run.b", "run.a", "cursor.landing"):
-            await bus.kv_create(key, b"{}")
-        assert await bus.kv_keys() == ["cursor.landing", "run.a", "run.b"]
-        assert await bus.kv_keys("run.") == ["run.a", "run.b"]
+            await kv.create(key, b"{}")
+        assert await kv.keys() == ["cursor.landing", "run.a", "run.b"]
+        assert await kv.keys("run.") == ["run.a", "run.b"]
 
     async def test_kv_holds_a_large_value(self, bus: Bus) -> None:
+        kv = await bus.state_bucket()
         value = json.dumps({f"step-{i}": {"state": "succeeded"} for i in range(10_000)}).encode()
         assert len(value) > 300_000
-        rev = await bus.kv_create("run.big", value)
-        assert await bus.kv_get("run.big") == (value, rev)
+        rev = await kv.create("run.big", value)
+        assert await kv.get("run.big") == (value, rev)
 
     @pytest.mark.parametrize("key", ["", "run..x", "run.*", "run.>", "Run.x", "a b", "../x"])
     async def test_kv_rejects_bad_keys(self, bus: Bus, key: str) -> None:
+        kv = await bus.state_bucket()
         with pytest.raises(InvalidNameError):
-            await bus.kv_get(key)
+            await kv.get(key)
         with pytest.raises(InvalidNameError):
-            await bus.kv_create(key, b"x")
+            await kv.create(key, b"x")

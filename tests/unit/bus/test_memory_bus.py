@@ -21,7 +21,7 @@ async def test_streams_must_be_ensured_first() -> None:
     with pytest.raises(BusError, match=r"call ensure_streams\(\) first"):
         await bus.publish(RUN)
     with pytest.raises(BusError, match="ensure_streams"):
-        await bus.kv_get("run.r1")
+        await (await bus.state_bucket()).get("run.r1")
 
 
 async def test_duplicates_are_dropped_only_within_the_window() -> None:
