@@ -6,8 +6,8 @@ Steps that do run are in ``test_runs.py`` (they need NATS to report).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -21,20 +21,11 @@ from runner.executors.kubernetes_manifest import job_name
 from tests.integration.k8s.conftest import Published
 from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster
 from tests.unit.executors.requests import make_request
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
 UNSCHEDULABLE = {"gpu": 4}  # the fake cluster has one GPU
-
-
-async def until(condition: Callable[[], object], what: str, timeout: float = 15) -> None:
-    """Wait for ``condition()`` to be truthy, failing with ``what`` after ``timeout``."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        pytest.fail(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -111,12 +102,13 @@ async def test_unschedulable_is_pending_then_fails_with_the_schedulers_message(
     await until(
         lambda: executor.pending_detail(request.run_id, request.step, 1) is not None,
         "the pending detail",
+        timeout=15,
     )
     detail = executor.pending_detail(request.run_id, request.step, 1)
     assert detail is not None
     assert detail.reason == "Unschedulable"
     assert "Insufficient nvidia.com/gpu" in detail.message
-    await until(lambda: failures(published), "the failure report")
+    await until(lambda: failures(published), "the failure report", timeout=15)
     [pending] = [e for e in published.events if e.kind is EventKind.STEP_PENDING]
     assert isinstance(pending.data, StepPending)
     assert pending.data.reason == "Unschedulable"
@@ -129,7 +121,9 @@ async def test_unschedulable_is_pending_then_fails_with_the_schedulers_message(
     assert failed.error.reason == "Unschedulable"
     assert "Insufficient nvidia.com/gpu" in failed.error.message
     assert failed.error.step == request.step
-    await until(lambda: cluster.api.get("jobs", NAMESPACE, name) is None, "the Job's deletion")
+    await until(
+        lambda: cluster.api.get("jobs", NAMESPACE, name) is None, "the Job's deletion", timeout=15
+    )
     assert cluster.api.items("pods", NAMESPACE) == []
     assert cluster.started_processes == 0
 
@@ -148,11 +142,13 @@ async def test_a_container_that_cannot_start_fails_after_the_grace_period(
         cluster.missing_images = frozenset({image})
     executor, published = await executors(credentials_secret=secret)
     await executor.launch(make_request(image=image))
-    await until(lambda: failures(published), "the failure report")
+    await until(lambda: failures(published), "the failure report", timeout=15)
     [failed] = failures(published)
     assert failed.error.reason in reason
     assert words in failed.error.message
-    await until(lambda: cluster.api.items("jobs", NAMESPACE) == [], "the Job's deletion")
+    await until(
+        lambda: cluster.api.items("jobs", NAMESPACE) == [], "the Job's deletion", timeout=15
+    )
     assert cluster.started_processes == 0
 
 
@@ -183,10 +179,12 @@ async def test_a_job_deleted_by_someone_else_is_reported_lost(
     executor, published = await executors(pending_timeout_seconds=600)
     name = await executor.launch(make_request(**UNSCHEDULABLE))
     await until(
-        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1), "pending"
+        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1),
+        "pending",
+        timeout=15,
     )
     cluster.api.delete("jobs", NAMESPACE, name)
-    await until(lambda: failures(published), "the failure report")
+    await until(lambda: failures(published), "the failure report", timeout=15)
     [failed] = failures(published)
     assert failed.error.reason == "Lost"
 
@@ -198,12 +196,14 @@ async def test_reconcile_reports_an_attempt_whose_job_vanished_while_nobody_watc
     # the new executor never sees it, but the run state says it is running.
     executor, published = await executors(pending_timeout_seconds=600)
     executor.missing_grace_seconds = 0.2
+    now = [datetime.now(UTC)]
+    executor.clock = lambda: now[0]  # the grace passes when the test says, not by a sleep
     request = make_request(**UNSCHEDULABLE)
     info = AttemptInfo(run_id=request.run_id, pipeline=request.pipeline, step=request.step,
                        attempt=1)  # fmt: skip
     await executor.reconcile([info])
     assert failures(published) == []  # not yet: it may be a Job created a moment ago
-    await asyncio.sleep(0.3)
+    now[0] += timedelta(seconds=0.3)  # past the grace
     await executor.reconcile([info])
     [lost] = failures(published)
     assert lost.error.reason == "Lost"
@@ -213,7 +213,7 @@ async def test_reconcile_reports_an_attempt_whose_job_vanished_while_nobody_watc
     alive = AttemptInfo(run_id="other-run", pipeline=request.pipeline, step=request.step,
                         attempt=1)  # fmt: skip
     await executor.reconcile([alive])
-    await asyncio.sleep(0.3)
+    now[0] += timedelta(seconds=0.3)
     await executor.reconcile([alive])
     assert [f.error.reason for f in failures(published)] == ["Lost"]
     assert cluster.api.get("jobs", NAMESPACE, name) is not None
@@ -229,7 +229,7 @@ async def test_the_watch_survives_errors_dropped_connections_and_410(
     cluster.api.fail_next = 3
     cluster.api.compact()  # every version the executor has seen is now too old
     cluster.api.drop_watches()
-    await until(lambda: jobs_watch.relists >= 2, "a relist after 410 Gone")
+    await until(lambda: jobs_watch.relists >= 2, "a relist after 410 Gone", timeout=15)
     assert executor.watches[0].errors + executor.watches[1].errors == 3
     # Still watching: a Job created by someone else (another controller) is followed.
     other = KubernetesExecutor(settings=executor.settings, publish=Published())
@@ -238,8 +238,10 @@ async def test_the_watch_survives_errors_dropped_connections_and_410(
     finally:
         await other.aclose()
     await until(
-        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1), "pending"
+        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1),
+        "pending",
+        timeout=15,
     )
     cluster.api.delete("jobs", NAMESPACE, name)
-    await until(lambda: failures(published), "the failure report")
+    await until(lambda: failures(published), "the failure report", timeout=15)
     assert failures(published)[0].error.reason == "Lost"

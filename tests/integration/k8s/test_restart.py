@@ -15,7 +15,7 @@ from runner.executors.kubernetes_manifest import job_name
 from runner.local import LocalStack
 from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster
 from tests.integration.k8s.pipelines import GATED
-from tests.integration.k8s.test_executor import until
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,7 +41,9 @@ async def test_a_restarted_controller_adopts_running_jobs(
     # No controller now. Step a finishes (and reports itself); c's node is lost.
     (marks / "a-gate").write_text("")
     await until(
-        lambda: cluster.api.get("jobs", NAMESPACE, job_name(handle.run_id, "gated", 1)), "job"
+        lambda: cluster.api.get("jobs", NAMESPACE, job_name(handle.run_id, "gated", 1)),
+        "job",
+        timeout=15,
     )
     c_job = next(
         j["metadata"]["name"]

@@ -21,7 +21,7 @@ from runner.local import LocalStack
 from runner.store.keys import log_key
 from tests.integration.k8s.fake_kubelet import FakeCluster
 from tests.integration.k8s.pipelines import FAULTS
-from tests.integration.k8s.test_executor import until
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ async def test_each_silent_death_is_reported_with_its_reason(
     for name, fault in (("evicted", cluster.evict), ("lost", cluster.lose_node)):
         await until(lambda n=name: (marks / n).exists(), f"step of {name} to start", timeout=60)
         job = job_name(handles[name].run_id, "victim", 1)
-        await until(lambda j=job: cluster.running_pod(j), f"pod of {name} to run")
+        await until(lambda j=job: cluster.running_pod(j), f"pod of {name} to run", timeout=15)
         fault(cluster.running_pod(job) or "")
     # A pod lost with its node was not the step's fault: it is relaunched at once
     # (without spending a retry), and the reason is kept.
@@ -60,10 +60,7 @@ async def test_each_silent_death_is_reported_with_its_reason(
         step = state.steps["victim"] if state is not None else None
         return step is not None and step.attempt == 2 and step.lost == 1
 
-    deadline = asyncio.get_running_loop().time() + 60
-    while not await relaunched():
-        assert asyncio.get_running_loop().time() < deadline, "the lost attempt was not relaunched"
-        await asyncio.sleep(0.1)
+    await until(relaunched, "the lost attempt to be relaunched", timeout=60, interval=0.1)
     state = await lost.state()
     assert state is not None
     error = state.steps["victim"].error
