@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from runner.events.models import StepSkipped
 from runner.local import LocalStack
 from tests.integration.controlflow.pipelines import GATE, GUARDED, NESTED, SWEEP
 from tests.integration.runtime.conftest import count_calls
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -124,10 +123,12 @@ async def test_exit_handler_after_a_cancel(
     stack: LocalStack, calls: Path, write_pipeline: Any
 ) -> None:
     handle = await start(stack, write_pipeline(GUARDED, "guarded"), sleep=60.0, log_dir=str(calls))
-    deadline = time.monotonic() + 60
-    while count_calls(calls, "work") == 0:
-        assert time.monotonic() < deadline, "the guarded step never started"
-        await asyncio.sleep(0.1)
+    await until(
+        lambda: count_calls(calls, "work") > 0,
+        "the guarded step to start",
+        timeout=60,
+        interval=0.1,
+    )
     await handle.cancel("stop the sweep")
     state = await handle.wait(timeout=120)
     assert state.status is RunStatus.CANCELLED

@@ -6,9 +6,7 @@ test owns, so killing the controller loses nothing but the controller.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -20,15 +18,9 @@ from runner.store.factory import open_store
 from tests.fixtures.controllers import start_controller
 from tests.integration.runtime.conftest import count_calls
 from tests.integration.runtime.pipelines import CHAIN
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-async def wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_controller_killed_mid_run_and_restarted(
@@ -49,7 +41,7 @@ async def test_controller_killed_mid_run_and_restarted(
         store=store,
         source_root=loaded.source_root,
     )
-    await wait_for(lambda: count_calls(calls, "a") == 1)
+    await until(lambda: count_calls(calls, "a") == 1, "step a to start", timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     # The step keeps running on its own and reports while no controller is up.

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +14,7 @@ from runner.events.kinds import EventKind
 from runner.local import LocalStack
 from tests.integration.runtime.conftest import count_calls
 from tests.integration.runtime.pipelines import ETL, FAULTS
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -102,10 +101,7 @@ async def test_timeout_kills_the_step(stack: LocalStack, calls: Path, write_pipe
 
 async def test_cancel_stops_running_steps(stack: LocalStack, calls: Path, write_pipeline) -> None:
     handle = await start(stack, write_pipeline(FAULTS, "slow"), calls, seconds=60.0)
-    deadline = time.monotonic() + 60
-    while count_calls(calls, "sleepy") == 0:
-        assert time.monotonic() < deadline, "the step never started"
-        await asyncio.sleep(0.05)
+    await until(lambda: count_calls(calls, "sleepy") > 0, "the step to start", timeout=60)
     await handle.cancel()
     state = await handle.wait(timeout=60)
     assert state.status is RunStatus.CANCELLED

@@ -9,13 +9,11 @@ reconciliation, reported ``Lost`` and relaunched once.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,15 +34,9 @@ from runner.store.factory import open_store
 from tests.fixtures.controllers import start_controller
 from tests.integration.runtime.conftest import count_calls
 from tests.integration.runtime.pipelines import CHAIN
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-async def until(predicate: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def until_end(handle: RunHandle) -> AsyncIterator[Event]:
@@ -95,12 +87,12 @@ async def crash_mid_step(
         store=store,
         source_root=loaded.source_root,
     )
-    await until(lambda: count_calls(calls, "a") == 1, "the first step to start")
+    await until(lambda: count_calls(calls, "a") == 1, "the first step to start", timeout=60)
     step_pid = int((calls / "a").read_text().split()[0])
     controller.send_signal(signal.SIGKILL)
     controller.wait(timeout=10)
     os.killpg(step_pid, signal.SIGKILL)  # the step's whole process group, as a crash would
-    await until(lambda: not alive(step_pid), "the step to die")
+    await until(lambda: not alive(step_pid), "the step to die", timeout=60)
     return handle
 
 
@@ -185,7 +177,7 @@ async def test_sigterm_of_the_controller_mid_step_then_restart_succeeds(
         loaded.pipeline, {"log_dir": str(calls), "seconds": 3.0}, bus=private_bus, store=store,
         source_root=loaded.source_root,
     )  # fmt: skip
-    await until(lambda: count_calls(calls, "a") == 1, "the first step to start")
+    await until(lambda: count_calls(calls, "a") == 1, "the first step to start", timeout=60)
     step_pid = int((calls / "a").read_text().split()[0])
     controller.send_signal(signal.SIGTERM)
     assert controller.wait(timeout=30) == 0
@@ -208,7 +200,7 @@ async def test_a_forged_report_is_rejected_and_the_real_one_wins(
         loaded.pipeline, {"log_dir": str(calls), "seconds": 2.0}, bus=stack.bus,
         store=stack.store, source_root=loaded.source_root,
     )  # fmt: skip
-    await until(lambda: count_calls(calls, "a") == 1, "the first step to start")
+    await until(lambda: count_calls(calls, "a") == 1, "the first step to start", timeout=60)
     before = stack.controller.stats.dead_lettered
 
     def forged(auth: str | None) -> Event:

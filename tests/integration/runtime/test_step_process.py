@@ -8,9 +8,7 @@ interrupted is still reported, by the step itself.
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from runner.api import submit
 from runner.core import RunStatus, StepStatus
 from runner.local import LocalStack
 from tests.integration.runtime.conftest import count_calls
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -107,10 +106,8 @@ async def _marker(stack: LocalStack, run_id: str, step: str) -> str:
     """The attempt's ``reported`` marker. The step writes it right after its report
     is published, so the run may be seen to end a moment before it exists."""
     path = stack.settings.home / "executions" / run_id / step / "1" / "reported"
-    deadline = time.monotonic() + 15
-    while not path.exists() and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    return path.read_text() if path.exists() else "(no marker)"
+    await until(path.exists, f"the reported marker of {step}", timeout=15)
+    return path.read_text()
 
 
 async def test_a_component_runs_on_the_main_thread_and_installs_signal_handlers(
@@ -128,10 +125,7 @@ async def test_a_sigterm_handler_saves_a_checkpoint_when_the_step_is_cancelled(
     stack: LocalStack, calls: Path, write_pipeline
 ) -> None:
     handle = await start(stack, write_pipeline(PIPELINES, "checkpoint"), log_dir=str(calls))
-    deadline = time.monotonic() + 60
-    while count_calls(calls, "checkpointing") == 0:
-        assert time.monotonic() < deadline, "the step never started"
-        await asyncio.sleep(0.05)
+    await until(lambda: count_calls(calls, "checkpointing") > 0, "the step to start", timeout=60)
     await handle.cancel()
     state = await handle.wait(timeout=60)
     assert state.status is RunStatus.CANCELLED

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,15 +24,9 @@ from runner.store.factory import open_store
 from tests.fixtures.controllers import start_controller
 from tests.integration.telemetry.conftest import SLOW_CHAIN
 from tests.integration.telemetry.receiver import OtlpReceiver, Received, assert_one_tree
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-async def wait_for_file(path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        await asyncio.sleep(0.05)
 
 
 def complete(run_id: str) -> Callable[[list[Received]], bool]:
@@ -69,7 +62,8 @@ async def test_a_run_stays_one_trace_across_a_controller_kill_and_restart(
         loaded.pipeline, {"log_dir": str(calls), "seconds": 2.0}, bus=private_bus, store=store,
         source_root=loaded.source_root,
     )  # fmt: skip
-    await wait_for_file(calls / "a")  # step a runs: the first controller launched it
+    # Step a runs: the first controller launched it.
+    await until((calls / "a").exists, "step a to start", timeout=60)
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     second = start_controller(tmp_path, private_nats_url, controller_processes)
