@@ -26,8 +26,9 @@ from runner.triggers import (
     trigger_definitions,
 )
 from runner.triggers.requests import request_key, run_id_for
-from tests.integration.triggers.conftest import count_on, run_requests, until
+from tests.integration.triggers.conftest import count_on, run_requests
 from tests.unit.triggers.helpers import FIXTURE_URI, fixture_body, make_trigger
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -86,14 +87,14 @@ async def test_fixture_notification_runs_the_pipeline_once_even_after_a_restart(
             await js.publish(SUBJECT, fixture_body())  # MinIO retried: the same event again
             engine = service.engine
             assert engine is not None
-            await until(lambda: engine.stats["duplicates"] == 1, what="the duplicate")
+            await until(lambda: engine.stats["duplicates"] == 1, what="the duplicate", timeout=20)
 
         published = bus.stats["published"]
         async with TriggerService(bus, reload_seconds=3600) as restarted:
             await js.publish(SUBJECT, fixture_body())
             engine = restarted.engine
             assert engine is not None
-            await until(lambda: engine.stats["duplicates"] == 1, what="the duplicate")
+            await until(lambda: engine.stats["duplicates"] == 1, what="the duplicate", timeout=20)
             assert engine.stats["requested"] == 0
         assert bus.stats["published"] == published, "the durable record stops it before NATS"
         assert await run_requests(js, bus) == 1
@@ -125,7 +126,7 @@ async def test_a_bad_notification_is_dead_lettered_and_the_next_good_one_fires(
     assert engine is not None
     await bus.publish_raw(SUBJECT, b"this is not JSON", {"X-Origin": "test"})
     await bus.publish_raw(SUBJECT, fixture_body().replace(b"training-data", b"unknown-bucket"))
-    await until(lambda: engine.stats["dead_letters"] == 2, what="two dead letters")
+    await until(lambda: engine.stats["dead_letters"] == 2, what="two dead letters", timeout=20)
     dead_stream = f"{bus.settings.stream}_DEADLETTER"
     assert await count_on(jetstream, dead_stream, NOTIFICATION_DEAD_LETTERS) == 2
     first = await jetstream.get_msg(dead_stream, seq=1)
@@ -139,7 +140,7 @@ async def test_a_bad_notification_is_dead_lettered_and_the_next_good_one_fires(
     assert "matches no enabled trigger" in second.headers[DEAD_LETTER_REASON_HEADER]
 
     await bus.publish_raw(SUBJECT, fixture_body())
-    await until(lambda: engine.stats["requested"] == 1, what="the good one")
+    await until(lambda: engine.stats["requested"] == 1, what="the good one", timeout=20)
     assert await run_requests(jetstream, bus) == 1
 
 
@@ -150,7 +151,7 @@ async def test_core_nats_notifications(
     assert engine is not None
     await bus.publish_core("minio.core", fixture_body())
     await bus.publish_core("minio.core", fixture_body())
-    await until(lambda: engine.stats["notifications"] == 2, what="both notifications")
+    await until(lambda: engine.stats["notifications"] == 2, what="both notifications", timeout=20)
     assert engine.stats["requested"] == 1
     assert engine.stats["duplicates"] == 1
     assert await run_requests(jetstream, bus) == 1
@@ -163,5 +164,5 @@ async def test_distinct_objects_each_start_a_run(
     assert engine is not None
     for etag in ("a1", "a2", "a3"):
         await bus.publish_raw(SUBJECT, fixture_body().replace(b"9b2cf535f2773", etag.encode()))
-    await until(lambda: engine.stats["requested"] == 3, what="three runs")
+    await until(lambda: engine.stats["requested"] == 3, what="three runs", timeout=20)
     assert await run_requests(jetstream, bus) == 3

@@ -14,8 +14,9 @@ from runner.config import StoreSettings
 from runner.store.listing import S3BucketLister
 from runner.triggers import PollSource, TriggerService, trigger_definitions
 from tests.fixtures.s3 import S3Server
-from tests.integration.triggers.conftest import run_requests, until
+from tests.integration.triggers.conftest import run_requests
 from tests.unit.triggers.helpers import make_trigger
+from tests.waiting import until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -37,12 +38,12 @@ async def test_poller_picks_up_a_new_object_once(
     await (await trigger_definitions(bus)).add(trigger.name, trigger)
     async with TriggerService(bus, store_settings=s3_settings, reload_seconds=3600) as service:
         poller = service.pollers["polled"]
-        await until(lambda: poller.stats["polls"] >= 1, what="the first poll")
+        await until(lambda: poller.stats["polls"] >= 1, what="the first poll", timeout=20)
         await put(Key="incoming/day=1/new part.csv", Body=b"x")
         await put(Key="other/ignored.csv", Body=b"x")
-        await until(lambda: poller.stats["fired"] == 1, what="the new object")
+        await until(lambda: poller.stats["fired"] == 1, what="the new object", timeout=20)
         polls = poller.stats["polls"]
-        await until(lambda: poller.stats["polls"] >= polls + 3, what="three more polls")
+        await until(lambda: poller.stats["polls"] >= polls + 3, what="three more polls", timeout=20)
         assert poller.stats["fired"] == 1
         assert poller.stats["errors"] == 0
     assert await run_requests(jetstream, bus) == 1
@@ -56,7 +57,7 @@ async def test_a_missing_bucket_is_an_error_the_poller_survives(
     await (await trigger_definitions(bus)).add(trigger.name, trigger)
     async with TriggerService(bus, store_settings=s3_settings, reload_seconds=3600) as service:
         poller = service.pollers["polled"]
-        await until(lambda: poller.stats["errors"] >= 2, what="two failed polls")
+        await until(lambda: poller.stats["errors"] >= 2, what="two failed polls", timeout=20)
 
 
 async def test_s3_lister_returns_raw_keys(

@@ -16,7 +16,8 @@ from runner.bus import DEAD_LETTER_REASON_HEADER, NatsBus
 from runner.events import EventKind, RunStarted, StepStarted, StepSucceeded, make_event
 from runner.events.envelope import Event
 from runner.triggers import Sink, TriggerService, sink_dead_letter_subject, sink_definitions
-from tests.integration.triggers.conftest import count_on, until
+from tests.integration.triggers.conftest import count_on
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -107,8 +108,8 @@ async def test_in_order_with_a_503_retried_and_500s_dead_lettered(
         for event in events("r1"):
             await bus.publish(event)
         ok, broken = service.sinks["ok"], service.sinks["broken"]
-        await until(lambda: ok.stats["delivered"] == 3, what="three deliveries")
-        await until(lambda: broken.stats["dead_letters"] == 1, what="a dead letter")
+        await until(lambda: ok.stats["delivered"] == 3, what="three deliveries", timeout=20)
+        await until(lambda: broken.stats["dead_letters"] == 1, what="a dead letter", timeout=20)
 
     to_ok = [(ce_id, status) for path, ce_id, status in receiver.received if path == "/ok"]
     assert to_ok == [
@@ -138,11 +139,15 @@ async def test_a_sink_resumes_after_a_restart(bus: NatsBus, receiver: Receiver) 
     first, second = events("r1"), events("r2")
     async with TriggerService(bus, reload_seconds=3600) as service:
         await bus.publish(first[0])
-        await until(lambda: service.sinks["ok"].stats["delivered"] == 1, what="one delivery")
+        await until(
+            lambda: service.sinks["ok"].stats["delivered"] == 1, what="one delivery", timeout=20
+        )
     for event in second:
         await bus.publish(event)  # while no sink runs
     async with TriggerService(bus, reload_seconds=3600) as service:
-        await until(lambda: service.sinks["ok"].stats["delivered"] == 3, what="the backlog")
+        await until(
+            lambda: service.sinks["ok"].stats["delivered"] == 3, what="the backlog", timeout=20
+        )
     assert [ce_id for _, ce_id, _ in receiver.received] == [
         "r1/run.started",
         "r2/run.started",
@@ -163,7 +168,7 @@ async def test_connection_refused_is_retried_then_dead_lettered(
     async with TriggerService(bus, reload_seconds=3600) as service:
         await bus.publish(events("r1")[0])
         worker = service.sinks["gone"]
-        await until(lambda: worker.stats["dead_letters"] == 1, what="a dead letter")
+        await until(lambda: worker.stats["dead_letters"] == 1, what="a dead letter", timeout=20)
         assert worker.stats["attempts"] == 2
     letter = await jetstream.get_last_msg(
         f"{bus.settings.stream}_DEADLETTER", sink_dead_letter_subject("gone")
