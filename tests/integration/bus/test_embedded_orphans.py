@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from runner.errors import BusUnavailableError
 from runner.local import LocalStack
 from runner.process_identity import ProcessIdentity
 from tests.fixtures.nats import NatsServer
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -40,14 +40,6 @@ async def main() -> None:
 
 asyncio.run(main())
 """
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def gone(pid: int) -> Callable[[], bool]:
@@ -111,7 +103,7 @@ async def test_with_pdeathsig_the_server_dies_with_its_owner(
     proc, server_pid = await asyncio.to_thread(owner, tmp_path, True)
     proc.send_signal(signal.SIGKILL)
     await asyncio.to_thread(proc.wait)
-    await wait_for(gone(server_pid), 10, "the server to follow its owner")
+    await until(gone(server_pid), "the server to follow its owner", 10)
     assert await stop_orphan(tmp_path) is None, "nothing left to stop"
     assert not (tmp_path / INFO_FILE).exists(), "the stale record is cleared"
 

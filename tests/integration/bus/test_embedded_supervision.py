@@ -8,8 +8,7 @@ import contextlib
 import os
 import signal
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,18 +21,11 @@ from runner.errors import BusError
 from runner.events import EventKind
 from runner.process_identity import ProcessIdentity
 from tests.unit.events.samples import sample
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
 FAST = RestartPolicy(poll_seconds=0.05, backoff_seconds=0.05, max_backoff_seconds=0.1)
-
-
-async def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def settings(url: str) -> NatsSettings:
@@ -72,7 +64,7 @@ async def test_a_killed_server_comes_back_on_the_same_port_and_clients_reconnect
             consumer = await bus.pull_consumer("survivor")
             async with supervised(server) as task:
                 old = kill(server)
-                await wait_for(lambda: server.pid not in (None, old), 20, "a new server")
+                await until(lambda: server.pid not in (None, old), "a new server", 20)
                 assert server.url == url, "same port: every client's URL stays right"
                 record = read_record(tmp_path)
                 assert record is not None
@@ -102,15 +94,23 @@ async def test_a_killed_server_comes_back_on_the_same_port_and_clients_reconnect
 
 async def wait_for_publish(bus: NatsBus, event: object, timeout: float = 20) -> None:
     """Publish once the client is back (tries fail fast while it reconnects)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    errors: list[BusError] = []
+
+    async def published() -> bool:
         try:
             await bus.publish(event)  # type: ignore[arg-type]
-            return
-        except BusError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
+        except BusError as exc:
+            errors.append(exc)
+            return False
+        return True
+
+    await until(
+        published,
+        "the reconnected client to publish",
+        timeout,
+        interval=0.1,
+        detail=lambda: f"the last try said: {errors[-1]}",
+    )
 
 
 async def test_a_taken_port_is_reported_and_supervision_gives_up(
@@ -126,7 +126,7 @@ async def test_a_taken_port_is_reported_and_supervision_gives_up(
         with socket.socket() as squatter:
             # REUSEADDR: the old server's TIME_WAIT connections must not stop the squat.
             squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            await wait_for(lambda: _bound(squatter, port), 10, "the dead server's port")
+            await until(lambda: _bound(squatter, port), "the dead server's port", 10)
             squatter.listen()
             async with supervised(server, policy) as task:
                 await asyncio.wait({task}, timeout=30)

@@ -12,7 +12,6 @@ import asyncio
 import re
 import socket
 import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import RunCancelRequested, RunRequested, StepStarted
 from runner.records.states import RunStates
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -64,16 +64,17 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with open(data / "log", "wb") as log:
         proc = subprocess.Popen([str(find_binary()), "-c", str(path)], stdout=log, stderr=log)
     url = f"nats://127.0.0.1:{port}"
+
+    def listening() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+        except OSError:
+            assert proc.poll() is None, (data / "log").read_text()
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert proc.poll() is None, (data / "log").read_text()
-                assert time.monotonic() < deadline, "nats-server did not start"
-                time.sleep(0.05)
+        wait_until(listening, "nats-server to start", 15)
         yield url
     finally:
         proc.terminate()
