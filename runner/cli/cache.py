@@ -16,7 +16,7 @@ import typer
 
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import ConfigOption, HomeOption, JsonOption, StoreOption, build_settings
+from runner.cli.options import STORE_FLAGS, JsonOption, settings_of, settings_options
 from runner.cli.render import format_size, format_table, format_time
 from runner.config import Settings
 from runner.errors import NotFoundError, ValidationError
@@ -58,15 +58,14 @@ def _size(manifest: CacheManifest) -> int:
 
 
 @cache_app.command("ls")
+@settings_options(*STORE_FLAGS)
 def ls_command(
+    ctx: typer.Context,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List cache entries, newest first."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
         manifests = run_async(_manifests(settings))
     if json_output:
         typer.echo(json.dumps([m.model_dump(mode="json") for m in manifests], indent=2))
@@ -88,15 +87,14 @@ def ls_command(
 
 
 @cache_app.command("rm")
+@settings_options(*STORE_FLAGS)
 def rm_command(
+    ctx: typer.Context,
     key: Annotated[str, typer.Argument(metavar="KEY", help="A cache key or a unique prefix.")],
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Forget one cache entry (its outputs are kept)."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
         removed = run_async(_rm(settings, key.strip().lower()))
     typer.echo(
         f"removed cache entry {removed.cache_key} ({removed.component}, from "
@@ -125,7 +123,9 @@ async def _rm(settings: Settings, prefix: str) -> CacheManifest:
 
 
 @cache_app.command("prune")
+@settings_options(*STORE_FLAGS)
 def prune_command(
+    ctx: typer.Context,
     older_than: Annotated[
         str | None,
         typer.Option("--older-than", metavar="AGE", help="Also remove entries older than AGE."),
@@ -133,13 +133,10 @@ def prune_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only show what would be removed.")
     ] = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Remove broken entries (unreadable, outputs gone) and, with --older-than, old ones."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
         age = parse_age(older_than) if older_than else None
         keys = run_async(_prune(settings, age, dry_run))
     verb = "would remove" if dry_run else "removed"

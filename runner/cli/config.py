@@ -17,16 +17,7 @@ from pydantic import SecretStr
 from pydantic_core import to_jsonable_python
 
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    ExecutorOption,
-    HomeOption,
-    JsonOption,
-    LogLevelOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import ALL_FLAGS, JsonOption, settings_of, settings_options
 from runner.config import SettingInfo, Settings, describe_settings
 from runner.privacy import redact_url
 
@@ -36,25 +27,14 @@ config_app = typer.Typer(help="Settings: flags > environment > runner.toml > def
 
 
 @config_app.command("show")
+@settings_options(*ALL_FLAGS)
 def show_command(
+    ctx: typer.Context,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    nats: NatsOption = None,
-    executor: ExecutorOption = None,
-    config: ConfigOption = None,
-    log_level: LogLevelOption = None,
 ) -> None:
     """Print the effective settings (secrets and URL credentials hidden)."""
     with user_errors():
-        settings = build_settings(
-            home=home,
-            store=store,
-            nats=nats,
-            executor=executor,
-            config=config,
-            log_level=log_level,
-        )
+        settings = settings_of(ctx)
     values = effective(settings)
     if json_output:
         typer.echo(json.dumps(values, indent=2))

@@ -15,21 +15,12 @@ import typer
 
 from runner.cli.aio import run_async
 from runner.cli.app import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    ExecutorOption,
-    HomeOption,
-    LogLevelOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import ALL_FLAGS, settings_of, settings_options
 from runner.config import Settings
 from runner.errors import ConfigError
 from runner.local import LocalStack
 from runner.privacy import redact_url
 from runner.probes import probe_server
-from runner.service import serve
 
 __all__ = ["register"]
 
@@ -43,22 +34,15 @@ HealthHostOption = Annotated[
 ]
 
 
+@settings_options(*ALL_FLAGS)
 def controller_command(
-    home: HomeOption = None,
-    store: StoreOption = None,
-    nats: NatsOption = None,
-    executor: ExecutorOption = None,
-    config: ConfigOption = None,
-    log_level: LogLevelOption = None,
+    ctx: typer.Context,
     health_port: HealthPortOption = 8080,
     health_host: HealthHostOption = "0.0.0.0",
 ) -> None:
     """Run the controller until SIGTERM / Ctrl-C (in a cluster: the runner Deployment)."""
     with user_errors():
-        settings = build_settings(
-            home=home, store=store, nats=nats, executor=executor, config=config,
-            log_level=log_level,
-        )  # fmt: skip
+        settings = settings_of(ctx)
         if settings.executor == "kubernetes" and not settings.nats.url:
             raise ConfigError(
                 "the Kubernetes executor needs a NATS server its step pods can reach: set "
@@ -69,6 +53,9 @@ def controller_command(
 
 
 async def _serve(settings: Settings, host: str, port: int) -> None:
+    # Imported here, not at the top: it imports croniter, which `runner --help` does without.
+    from runner.service import serve
+
     stacks: list[LocalStack] = []
 
     def live() -> str | None:

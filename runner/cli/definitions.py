@@ -4,7 +4,8 @@ Both kinds live in the same KV-backed :class:`~runner.triggers.definitions.Defin
 store, so the three commands are one implementation, registered per kind.
 """
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: the commands' annotations are
+# evaluated where they are defined, so the NAME argument's help can name the kind.
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ import typer
 from runner.bus.base import Bus
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import ConfigOption, HomeOption, NatsOption, build_settings
+from runner.cli.options import NATS_FLAGS, settings_of, settings_options
 from runner.cli.stack import open_stack
 from runner.config import Settings
 from runner.triggers.definitions import Definitions
@@ -32,7 +33,6 @@ def add_state_commands(
     disable_doc: str,
 ) -> None:
     """Register ``rm NAME``, ``enable NAME`` and ``disable NAME`` on ``app``."""
-    name_argument = Annotated[str, typer.Argument(metavar="NAME", help=f"{noun.title()} name.")]
 
     async def change(settings: Settings, name: str, enabled: bool | None) -> None:
         async with open_stack(settings, controller=False) as stack:
@@ -43,20 +43,16 @@ def add_state_commands(
                 await definitions.set_enabled(name, enabled)
 
     def command(enabled: bool | None, done: str, doc: str) -> Callable[..., None]:
+        @settings_options(*NATS_FLAGS)
         def run(
-            name: str,
-            home: HomeOption = None,
-            nats: NatsOption = None,
-            config: ConfigOption = None,
+            ctx: typer.Context,
+            name: Annotated[str, typer.Argument(metavar="NAME", help=f"{noun.title()} name.")],
         ) -> None:
             with user_errors():
-                settings = build_settings(home=home, nats=nats, config=config)
-                run_async(change(settings, name, enabled))
+                run_async(change(settings_of(ctx), name, enabled))
             typer.echo(f"{done} {noun} {name}")
 
         run.__doc__ = doc
-        # The help text names the kind; annotations are strings here, so set it as an object.
-        run.__annotations__["name"] = name_argument
         return run
 
     app.command("rm")(command(None, "removed", rm_doc))

@@ -18,7 +18,7 @@ import typer
 
 from runner.cli.aio import run_async, until_interrupted
 from runner.cli.errors import user_errors
-from runner.cli.options import ConfigOption, HomeOption, NatsOption, StoreOption, build_settings
+from runner.cli.options import READ_FLAGS, settings_of, settings_options
 from runner.cli.stack import open_stack
 from runner.config import Settings
 from runner.errors import ValidationError
@@ -54,6 +54,7 @@ def type_filter(value: str | None) -> str | None:
 
 
 @events_app.callback()
+@settings_options(*READ_FLAGS)
 def events_command(
     ctx: typer.Context,
     follow: Annotated[
@@ -69,16 +70,12 @@ def events_command(
         str | None,
         typer.Option("--type", metavar="TYPE", help="run, step, or a kind like step.failed."),
     ] = None,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Print events as CloudEvents JSON lines (oldest first)."""
     if ctx.invoked_subcommand is not None:
         return
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         subject = subject_filter(pipeline, run_id, type_filter(kind))
         run_async(_print_events(settings, subject, follow))
 

@@ -8,14 +8,7 @@ import typer
 
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    HomeOption,
-    JsonOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import READ_FLAGS, JsonOption, settings_of, settings_options
 from runner.cli.render import format_table, format_time
 from runner.cli.stack import open_stack
 from runner.config import Settings
@@ -27,16 +20,14 @@ experiments_app = typer.Typer(help="Experiments: groups of runs.", no_args_is_he
 
 
 @experiments_app.command("list")
+@settings_options(*READ_FLAGS)
 def list_command(
+    ctx: typer.Context,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List experiments, most recently used first."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         found = run_async(_experiments(settings))
     if json_output:
         typer.echo(json.dumps([e.to_json() for e in found], indent=2))

@@ -15,14 +15,7 @@ import typer
 
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    HomeOption,
-    JsonOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import READ_FLAGS, JsonOption, settings_of, settings_options
 from runner.cli.render import format_size, format_value, short_digest
 from runner.cli.stack import open_stack
 from runner.config import Settings
@@ -31,7 +24,9 @@ from runner.lifecycle.lineage import ArtifactNode, LineageReader
 __all__ = ["lineage_lines", "register"]
 
 
+@settings_options(*READ_FLAGS)
 def lineage_command(
+    ctx: typer.Context,
     target: Annotated[
         str,
         typer.Argument(metavar="URI|RUN/STEP/OUTPUT", help="An artifact URI, or run/step/output."),
@@ -40,14 +35,10 @@ def lineage_command(
         bool, typer.Option("--downstream", help="Who consumed it, instead of where it came from.")
     ] = False,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Show which run and step produced an artifact, from which inputs (or who used it)."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         node = run_async(_walk(settings, target, downstream))
     if json_output:
         typer.echo(json.dumps(node.to_json(), indent=2, default=str))

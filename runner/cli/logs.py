@@ -18,7 +18,7 @@ import typer
 
 from runner.cli.aio import run_async, until_interrupted
 from runner.cli.errors import user_errors
-from runner.cli.options import ConfigOption, HomeOption, NatsOption, StoreOption, build_settings
+from runner.cli.options import READ_FLAGS, settings_of, settings_options
 from runner.cli.runstate import load_run
 from runner.cli.stack import open_stack
 from runner.config import Settings
@@ -33,7 +33,9 @@ __all__ = ["register"]
 POLL_SECONDS = 0.2
 
 
+@settings_options(*READ_FLAGS)
 def logs_command(
+    ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
     step: Annotated[str, typer.Argument(metavar="STEP", help="Step (task) name.")],
     attempt: Annotated[
@@ -43,14 +45,10 @@ def logs_command(
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep printing until the attempt ends.")
     ] = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Print the log (stdout and stderr) of a step attempt."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         validate_step_name(step)
         run_async(_logs(settings, run_id, step, attempt, follow))
 

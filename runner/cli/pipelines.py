@@ -14,7 +14,7 @@ import typer
 
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import ConfigOption, HomeOption, JsonOption, StoreOption, build_settings
+from runner.cli.options import STORE_FLAGS, JsonOption, settings_of, settings_options
 from runner.cli.render import format_table, format_time, format_value, short_digest
 from runner.config import Settings
 from runner.dsl.loader import load_pipeline
@@ -42,7 +42,9 @@ async def _with_registry(settings: Settings, use: Callable[[PipelineRegistry], A
 
 
 @pipeline_app.command("upload")
+@settings_options(*STORE_FLAGS)
 def upload_command(
+    ctx: typer.Context,
     target: Annotated[
         str, typer.Argument(metavar="PATH[:FUNC]", help="path/to/pipeline.py[:pipeline_func]")
     ],
@@ -54,13 +56,10 @@ def upload_command(
         str | None, typer.Option("--description", help="What this version is.")
     ] = None,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Store a pipeline's compiled spec and code package as an immutable version."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
         loaded = load_pipeline(target)
 
         async def upload(registry: PipelineRegistry) -> tuple[PipelineRef, bool]:
@@ -80,15 +79,14 @@ def upload_command(
 
 
 @pipeline_app.command("list")
+@settings_options(*STORE_FLAGS)
 def list_command(
+    ctx: typer.Context,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List registered pipelines with their latest version."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
 
         async def collect(registry: PipelineRegistry) -> list[list[PipelineRef]]:
             return [await registry.versions(n) for n in await registry.names()]
@@ -117,16 +115,15 @@ def _text(record: PipelineRef, limit: int = 50) -> str:
 
 
 @pipeline_app.command("versions")
+@settings_options(*STORE_FLAGS)
 def versions_command(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="A registered pipeline.")],
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List the versions of a pipeline, newest first."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
         versions = run_async(_with_registry(settings, lambda r: r.versions(name)))[::-1]
     if json_output:
         typer.echo(json.dumps([v.model_dump(mode="json") for v in versions], indent=2))
@@ -145,16 +142,15 @@ def versions_command(
 
 
 @pipeline_app.command("show")
+@settings_options(*STORE_FLAGS)
 def show_command(
+    ctx: typer.Context,
     ref: RefArgument,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Show a version: digests, source, parameters, tasks and components."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
 
         async def read(registry: PipelineRegistry) -> tuple[PipelineRef, PipelineSpec]:
             record = await registry.lookup(ref)
@@ -190,17 +186,16 @@ def _show_lines(record: PipelineRef, spec: PipelineSpec) -> list[str]:
 
 
 @pipeline_app.command("diff")
+@settings_options(*STORE_FLAGS)
 def diff_command(
+    ctx: typer.Context,
     old: Annotated[str, typer.Argument(metavar="NAME@A", help="The older version.")],
     new: Annotated[str, typer.Argument(metavar="NAME@B", help="The newer version.")],
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Show which tasks, components, parameters and digests changed between versions."""
     with user_errors():
-        settings = build_settings(home=home, store=store, config=config)
+        settings = settings_of(ctx)
 
         async def compare(registry: PipelineRegistry) -> SpecDiff:
             a, b = await registry.lookup(old), await registry.lookup(new)

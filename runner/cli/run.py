@@ -26,15 +26,7 @@ import typer
 from runner.api import RunHandle, request_run, submit
 from runner.cli.aio import INTERRUPTED_EXIT, Interrupts, run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    ExecutorOption,
-    HomeOption,
-    LogLevelOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import ALL_FLAGS, settings_of, settings_options
 from runner.cli.params import parse_params
 from runner.cli.progress import ProgressView, RunProgress, make_view
 from runner.cli.runstate import final_state
@@ -79,7 +71,9 @@ class RunOptions:
     plain: bool
 
 
+@settings_options(*ALL_FLAGS)
 def run_command(
+    ctx: typer.Context,
     target: Annotated[
         str,
         typer.Argument(
@@ -108,23 +102,10 @@ def run_command(
     plain: Annotated[
         bool, typer.Option("--plain", help="One line per change, even on a terminal.")
     ] = False,
-    home: HomeOption = None,
-    store: StoreOption = None,
-    nats: NatsOption = None,
-    executor: ExecutorOption = None,
-    config: ConfigOption = None,
-    log_level: LogLevelOption = None,
 ) -> None:
     """Run a pipeline and show its progress; exit 0 if it succeeded."""
     with user_errors():
-        settings = build_settings(
-            home=home,
-            store=store,
-            nats=nats,
-            executor=executor,
-            config=config,
-            log_level=log_level,
-        )
+        settings = settings_of(ctx)
         spec, starter = _prepare(settings, target)
         options = RunOptions(
             params=parse_params(spec, param or []),

@@ -17,14 +17,7 @@ import typer
 from runner.api import RunHandle, request_run
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    HomeOption,
-    JsonOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import READ_FLAGS, JsonOption, settings_of, settings_options
 from runner.cli.render import format_duration, format_table, format_time
 from runner.cli.run import RunOptions, Starter, follow_new_run
 from runner.cli.runs_compare import comparison_lines
@@ -48,17 +41,15 @@ runs_app = typer.Typer(help="Runs known to the stack.", no_args_is_help=True)
 RunArgument = Annotated[str, typer.Argument(metavar="RUN", help="Run id.")]
 
 
+@settings_options(*READ_FLAGS)
 def status_command(
+    ctx: typer.Context,
     run_id: RunArgument,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Show a run: its status, parameters, steps, outputs, metrics and errors."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         record = run_async(_status(settings, run_id))
     if json_output:
         typer.echo(record.model_dump_json(indent=2))
@@ -72,7 +63,9 @@ async def _status(settings: Settings, run_id: str) -> RunRecord:
 
 
 @runs_app.command("list")
+@settings_options(*READ_FLAGS)
 def list_command(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", help="Show at most N runs.")] = 20,
     experiment: Annotated[
         str | None, typer.Option("--experiment", help="Only runs of this experiment.")
@@ -88,14 +81,10 @@ def list_command(
         typer.Option("--since", metavar="T", help="Only runs created since T: 2h, 7d or a date."),
     ] = None,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List runs, newest first (from the run index: fast with many runs)."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         where = RunFilter(
             experiment=experiment,
             pipeline=pipeline,
@@ -140,21 +129,19 @@ def _summary_json(summary: RunSummary) -> dict[str, Any]:
 
 
 @runs_app.command("compare")
+@settings_options(*READ_FLAGS)
 def compare_command(
+    ctx: typer.Context,
     run_ids: Annotated[list[str], typer.Argument(metavar="RUN RUN...", help="Runs to compare.")],
     json_output: JsonOption = False,
     plot: Annotated[
         Path | None,
         typer.Option("--plot", metavar="FILE.png", help="Draw each metric across the runs."),
     ] = None,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Parameters and metrics of runs side by side, differences marked with '*'."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         comparison = compare_runs(run_async(_records(settings, run_ids)))
         drawn = plot_metrics(comparison, plot) if plot is not None else []
     if json_output:
@@ -171,7 +158,9 @@ async def _records(settings: Settings, run_ids: list[str]) -> list[RunRecord]:
 
 
 @runs_app.command("rerun")
+@settings_options(*READ_FLAGS)
 def rerun_command(
+    ctx: typer.Context,
     run_id: RunArgument,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Run every step; do not use cached results.")
@@ -183,14 +172,10 @@ def rerun_command(
     plain: Annotated[
         bool, typer.Option("--plain", help="One line per change, even on a terminal.")
     ] = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Start a new run of the same pipeline version with the same parameters."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         original = run_async(_original(settings, run_id))
         options = RunOptions(
             params=dict(original.parameters),
@@ -238,7 +223,9 @@ def rerun_starter(original: RunState, options: RunOptions) -> Starter:
     return start
 
 
+@settings_options(*READ_FLAGS)
 def cancel_command(
+    ctx: typer.Context,
     run_id: RunArgument,
     reason: Annotated[str, typer.Option("--reason", help="Recorded with the run.")] = (
         "cancelled by user"
@@ -249,14 +236,10 @@ def cancel_command(
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds to wait for the run to stop.")
     ] = 30.0,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Cancel a run: running steps are stopped, pending ones skipped."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         code = run_async(_cancel(settings, run_id, reason, timeout if wait else None))
     raise typer.Exit(code)
 

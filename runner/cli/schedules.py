@@ -8,28 +8,23 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from runner.cli.aio import run_async
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    HomeOption,
-    JsonOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import READ_FLAGS, JsonOption, settings_of, settings_options
 from runner.cli.params import parse_params
 from runner.cli.render import format_table
 from runner.cli.stack import open_stack
 from runner.config import Settings
 from runner.events.kinds import validate_name
-from runner.lifecycle.cron import parse_cron
 from runner.lifecycle.registry import PipelineRegistry
 from runner.lifecycle.schedules import Cursor, Schedule, Schedules, validate_schedule_name
+
+if TYPE_CHECKING:
+    from runner.lifecycle.cron import CronExpression
 
 __all__ = ["register"]
 
@@ -39,7 +34,9 @@ NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Schedule name
 
 
 @schedule_app.command("add")
+@settings_options(*READ_FLAGS)
 def add_command(
+    ctx: typer.Context,
     name: NameArgument,
     pipeline: Annotated[
         str,
@@ -65,17 +62,13 @@ def add_command(
         str, typer.Option("--experiment", help="Experiment to file its runs under.")
     ] = "default",
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Add a schedule; `runner up` (or the cluster's controller) fires it."""
     with user_errors():
         validate_schedule_name(name)
         validate_name(experiment, "experiment")
-        expression = parse_cron(cron)
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        expression = _parse_cron(cron)
+        settings = settings_of(ctx)
 
         async def add() -> Schedule:
             async with open_stack(settings, controller=False) as stack:
@@ -111,16 +104,14 @@ def add_command(
 
 
 @schedule_app.command("ls")
+@settings_options(*READ_FLAGS)
 def ls_command(
+    ctx: typer.Context,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List schedules with their next and last ticks."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, store=store, config=config)
+        settings = settings_of(ctx)
         found = run_async(_all(settings))
     if json_output:
         typer.echo(json.dumps([_json(s, c) for s, c in found], indent=2))
@@ -134,7 +125,7 @@ def ls_command(
             s.ref,
             s.cron,
             "paused" if s.paused else "active",
-            "-" if s.paused else _utc(parse_cron(s.cron).next_after(datetime.now(UTC))),
+            "-" if s.paused else _utc(_parse_cron(s.cron).next_after(datetime.now(UTC))),
             _utc(c.last_tick),
             str(len(c.active)),
             s.experiment,
@@ -144,6 +135,13 @@ def ls_command(
     ]
     headers = ["NAME", "PIPELINE", "CRON", "STATE", "NEXT", "LAST", "ACTIVE", "EXPERIMENT"]
     typer.echo(format_table([*headers, "CATCHUP"], rows))
+
+
+def _parse_cron(text: str) -> CronExpression:
+    # Imported here, not at the top: it imports croniter, which `runner --help` does without.
+    from runner.lifecycle.cron import parse_cron
+
+    return parse_cron(text)
 
 
 def _json(schedule: Schedule, cursor: Cursor) -> dict[str, Any]:
@@ -173,44 +171,38 @@ def _change(settings: Settings, name: str, paused: bool | None) -> None:
 
 
 @schedule_app.command("pause")
+@settings_options(*READ_FLAGS)
 def pause_command(
+    ctx: typer.Context,
     name: NameArgument,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Stop firing a schedule (its ticks while paused are skipped)."""
     with user_errors():
-        _change(build_settings(home=home, nats=nats, store=store, config=config), name, True)
+        _change(settings_of(ctx), name, True)
     typer.echo(f"schedule {name} paused")
 
 
 @schedule_app.command("resume")
+@settings_options(*READ_FLAGS)
 def resume_command(
+    ctx: typer.Context,
     name: NameArgument,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Fire a paused schedule again, from its next tick."""
     with user_errors():
-        _change(build_settings(home=home, nats=nats, store=store, config=config), name, False)
+        _change(settings_of(ctx), name, False)
     typer.echo(f"schedule {name} resumed")
 
 
 @schedule_app.command("rm")
+@settings_options(*READ_FLAGS)
 def rm_command(
+    ctx: typer.Context,
     name: NameArgument,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Remove a schedule (its runs stay)."""
     with user_errors():
-        _change(build_settings(home=home, nats=nats, store=store, config=config), name, None)
+        _change(settings_of(ctx), name, None)
     typer.echo(f"schedule {name} removed")
 
 

@@ -18,7 +18,7 @@ from runner.cli.aio import run_async
 from runner.cli.definitions import add_state_commands
 from runner.cli.errors import user_errors
 from runner.cli.events import type_filter
-from runner.cli.options import ConfigOption, HomeOption, JsonOption, NatsOption, build_settings
+from runner.cli.options import NATS_FLAGS, JsonOption, settings_of, settings_options
 from runner.cli.render import format_table
 from runner.cli.stack import open_stack
 from runner.config import Settings
@@ -34,7 +34,9 @@ NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Sink name.")]
 
 
 @sink_app.command("add")
+@settings_options(*NATS_FLAGS)
 def add_command(
+    ctx: typer.Context,
     name: NameArgument,
     url: Annotated[str, typer.Option("--url", metavar="URL", help="Where to POST events.")],
     pipeline: Annotated[
@@ -55,13 +57,10 @@ def add_command(
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a sink of that name.")
     ] = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Add a sink: matching events are POSTed to URL as CloudEvents (binary mode)."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, config=config)
+        settings = settings_of(ctx)
         sink = checked(
             Sink,
             f"sink {name!r}",
@@ -86,15 +85,14 @@ async def _add(settings: Settings, sink: Sink, replace: bool) -> None:
 
 
 @sink_app.command("ls")
+@settings_options(*NATS_FLAGS)
 def ls_command(
+    ctx: typer.Context,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List sinks."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, config=config)
+        settings = settings_of(ctx)
         sinks = run_async(_list(settings))
     if json_output:
         typer.echo(json.dumps([s.model_dump(mode="json") for s in sinks], indent=2))

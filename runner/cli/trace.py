@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from runner.cli.errors import user_errors
-from runner.cli.options import ConfigOption, HomeOption, build_settings
+from runner.cli.options import settings_of, settings_options
 from runner.cli.render import format_duration
 from runner.errors import NotFoundError
 from runner.events.kinds import validate_name
@@ -41,7 +41,9 @@ _STYLES = {
 _TAGGED = ("cached", "failed", "retried", "cancelled", "error")
 
 
+@settings_options("home", "config")
 def trace_command(
+    ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="Run id.")],
     otlp_json: Annotated[
         Path | None,
@@ -54,12 +56,10 @@ def trace_command(
     show_all: Annotated[
         bool, typer.Option("--all", help="Also show the controller's own work spans.")
     ] = False,
-    home: HomeOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Draw a run's trace as a waterfall, or export it as OTLP/JSON."""
     with user_errors():
-        settings = build_settings(home=home, config=config)
+        settings = settings_of(ctx)
         validate_name(run_id, "run id")
         from runner.telemetry.waterfall import build_waterfall, parse_spans, read_requests
 

@@ -21,16 +21,8 @@ import typer
 from runner.cli.aio import run_async
 from runner.cli.definitions import add_state_commands
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    HomeOption,
-    JsonOption,
-    LogLevelOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
-from runner.cli.params import parse_value
+from runner.cli.options import NATS_FLAGS, READ_FLAGS, JsonOption, settings_of, settings_options
+from runner.cli.params import parse_value, split_assignment
 from runner.cli.render import format_table
 from runner.cli.stack import open_stack
 from runner.config import Settings
@@ -38,7 +30,6 @@ from runner.errors import ValidationError
 from runner.lifecycle.registry import PipelineRegistry
 from runner.privacy import redact_url
 from runner.records.pipelines import PipelineRef
-from runner.service import serve
 from runner.store.listing import S3BucketLister
 from runner.triggers import (
     Limits,
@@ -70,7 +61,9 @@ def _opt(flag: str, help: str, metavar: str | None = None) -> Any:
 
 
 @trigger_app.command("add")
+@settings_options(*READ_FLAGS, "log_level")
 def add_command(
+    ctx: typer.Context,
     name: NameArgument,
     pipeline: Annotated[
         str, _opt("--pipeline", "path/to/pipeline.py[:func], or NAME@VERSION (uploaded).", "TARGET")
@@ -106,17 +99,10 @@ def add_command(
     no_cache: Annotated[bool, _opt("--no-cache", "Runs do not use cached results.")] = False,
     disabled: Annotated[bool, _opt("--disabled", "Store it disabled.")] = False,
     replace: Annotated[bool, _opt("--replace", "Replace a trigger of that name.")] = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
-    log_level: LogLevelOption = None,
 ) -> None:
     """Add a trigger: objects landing in BUCKET start runs of the pipeline."""
     with user_errors():
-        settings = build_settings(
-            home=home, nats=nats, store=store, config=config, log_level=log_level
-        )
+        settings = settings_of(ctx)
         source: NatsSource | PollSource
         if poll:
             source = checked(
@@ -188,12 +174,7 @@ def _parameters(ref: PipelineRef, items: list[str]) -> dict[str, Any]:
     decls = {d.name: d for d in ref.parameters}
     values: dict[str, Any] = {}
     for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name:
-            raise ValidationError(
-                f"--param {item!r} is not NAME=VALUE: write e.g. --param uri='{{{{ object.uri }}}}'"
-            )
+        name, text = split_assignment(item, "--param", "uri='{{ object.uri }}'")
         decl = decls.get(name)
         values[name] = text if decl is None or "{{" in text else parse_value(decl, text)
     return values
@@ -211,15 +192,14 @@ def _describe(trigger: Trigger) -> str:
 
 
 @trigger_app.command("ls")
+@settings_options(*NATS_FLAGS)
 def ls_command(
+    ctx: typer.Context,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """List triggers."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, config=config)
+        settings = settings_of(ctx)
         triggers = run_async(_list(settings))
     if json_output:
         typer.echo(json.dumps([t.model_dump(mode="json") for t in triggers], indent=2))
@@ -250,23 +230,22 @@ add_state_commands(
 
 
 @trigger_app.command("test")
+@settings_options(*NATS_FLAGS)
 def try_command(
+    ctx: typer.Context,
     name: NameArgument,
     notification: Annotated[
         Path | None, _opt("--notification", "A notification JSON file to try.", "FILE")
     ] = None,
     limit: Annotated[int, _opt("--limit", "List at most this many objects (default 20).")] = 20,
     json_output: JsonOption = False,
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    config: ConfigOption = None,
 ) -> None:
     """Show which objects would match and the parameters they would get (starts nothing).
 
     Without --notification it lists the bucket (S3 endpoint: the trigger's --endpoint,
     else AWS_ENDPOINT_URL_S3)."""
     with user_errors():
-        settings = build_settings(home=home, nats=nats, config=config)
+        settings = settings_of(ctx)
         body = _read(notification) if notification is not None else None
         problems, shown = run_async(_test(settings, name, body, limit))
     if json_output:
@@ -329,18 +308,16 @@ def _s3_settings(settings: Settings, trigger: Trigger) -> Any:
     return settings.storage
 
 
+@settings_options(*READ_FLAGS, "log_level")
 def triggers_command(
-    home: HomeOption = None,
-    nats: NatsOption = None,
-    store: StoreOption = None,
-    config: ConfigOption = None,
-    log_level: LogLevelOption = None,
+    ctx: typer.Context,
 ) -> None:
     """Serve triggers and sinks only (no controller) until Ctrl-C."""
+    # Imported here, not at the top: it imports croniter, which `runner --help` does without.
+    from runner.service import serve
+
     with user_errors():
-        settings = build_settings(
-            home=home, nats=nats, store=store, config=config, log_level=log_level
-        )
+        settings = settings_of(ctx)
         asyncio.run(serve(settings, controller=False, on_ready=_ready))
     typer.echo("runner triggers: stopped")
 

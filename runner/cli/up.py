@@ -20,15 +20,7 @@ import typer
 
 from runner.bus import redact_url
 from runner.cli.errors import user_errors
-from runner.cli.options import (
-    ConfigOption,
-    ExecutorOption,
-    HomeOption,
-    LogLevelOption,
-    NatsOption,
-    StoreOption,
-    build_settings,
-)
+from runner.cli.options import ALL_FLAGS, settings_of, settings_options
 from runner.cli.stack import (
     check_executor,
     read_up,
@@ -40,29 +32,17 @@ from runner.config import Settings
 from runner.errors import ConfigError
 from runner.local import LocalStack
 from runner.privacy import make_private_dir
-from runner.service import serve
 
 __all__ = ["register"]
 
 
+@settings_options(*ALL_FLAGS)
 def up_command(
-    home: HomeOption = None,
-    store: StoreOption = None,
-    nats: NatsOption = None,
-    executor: ExecutorOption = None,
-    config: ConfigOption = None,
-    log_level: LogLevelOption = None,
+    ctx: typer.Context,
 ) -> None:
     """Run the local stack (nats-server + controller) until Ctrl-C."""
     with user_errors():
-        settings = build_settings(
-            home=home,
-            store=store,
-            nats=nats,
-            executor=executor,
-            config=config,
-            log_level=log_level,
-        )
+        settings = settings_of(ctx)
         check_executor(settings, in_process=True)
         home_dir = settings.home.resolve()
         running = read_up(home_dir)
@@ -81,6 +61,9 @@ def up_command(
 
 
 async def _serve(settings: Settings) -> None:
+    # Imported here, not at the top: it imports croniter, which `runner --help` does without.
+    from runner.service import serve
+
     # A live private server of another command would vanish with it: never serve on it.
     await wait_for_private_server(settings, for_up=True)
     await serve(settings, on_ready=lambda stack: _ready(settings, stack))
