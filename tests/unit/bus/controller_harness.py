@@ -7,9 +7,7 @@ Shared by the unit tests (MemoryBus) and the integration tests (NatsBus).
 from __future__ import annotations
 
 import asyncio
-import inspect
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
@@ -111,22 +109,6 @@ def tagged(message: Message, seq: int) -> Message:
 
 def seqs(headers: Sequence[Mapping[str, str]]) -> list[int]:
     return sorted(int(h[SEQ_HEADER]) for h in headers if SEQ_HEADER in h)
-
-
-async def until(
-    condition: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 30.0
-) -> None:
-    """Wait for ``condition`` (sync or async) with a deadline; fail naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager
