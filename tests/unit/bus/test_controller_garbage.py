@@ -27,7 +27,6 @@ from tests.unit.bus.controller_harness import (
     running,
     seqs,
     tagged,
-    until,
 )
 from tests.unit.events.garbage import (
     GIVEN_SETTINGS,
@@ -36,6 +35,7 @@ from tests.unit.events.garbage import (
     poison_messages,
     seeded_messages,
 )
+from tests.waiting import until
 
 CONTROLLER_LOGGER = "runner.controller.controller"
 
