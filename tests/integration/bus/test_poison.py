@@ -45,9 +45,9 @@ from tests.unit.bus.controller_harness import (
     run_succeeded,
     running,
     tagged,
-    until,
 )
 from tests.unit.events.garbage import Message, poison_messages, seeded_messages
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
