@@ -65,8 +65,7 @@ def ls_command(
 ) -> None:
     """List cache entries, newest first."""
     with user_errors():
-        settings = settings_of(ctx)
-        manifests = run_async(_manifests(settings))
+        manifests = run_async(_manifests(settings_of(ctx)))
     if json_output:
         typer.echo(json.dumps([m.model_dump(mode="json") for m in manifests], indent=2))
         return
@@ -94,8 +93,7 @@ def rm_command(
 ) -> None:
     """Forget one cache entry (its outputs are kept)."""
     with user_errors():
-        settings = settings_of(ctx)
-        removed = run_async(_rm(settings, key.strip().lower()))
+        removed = run_async(_rm(settings_of(ctx), key.strip().lower()))
     typer.echo(
         f"removed cache entry {removed.cache_key} ({removed.component}, from "
         f"{removed.producer_run}/{removed.producer_step})"

@@ -27,8 +27,7 @@ def list_command(
 ) -> None:
     """List experiments, most recently used first."""
     with user_errors():
-        settings = settings_of(ctx)
-        found = run_async(_experiments(settings))
+        found = run_async(_experiments(settings_of(ctx)))
     if json_output:
         typer.echo(json.dumps([e.to_json() for e in found], indent=2))
         return

@@ -38,8 +38,7 @@ def lineage_command(
 ) -> None:
     """Show which run and step produced an artifact, from which inputs (or who used it)."""
     with user_errors():
-        settings = settings_of(ctx)
-        node = run_async(_walk(settings, target, downstream))
+        node = run_async(_walk(settings_of(ctx), target, downstream))
     if json_output:
         typer.echo(json.dumps(node.to_json(), indent=2, default=str))
     else:

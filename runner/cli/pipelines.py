@@ -123,8 +123,7 @@ def versions_command(
 ) -> None:
     """List the versions of a pipeline, newest first."""
     with user_errors():
-        settings = settings_of(ctx)
-        versions = run_async(_with_registry(settings, lambda r: r.versions(name)))[::-1]
+        versions = run_async(_with_registry(settings_of(ctx), lambda r: r.versions(name)))[::-1]
     if json_output:
         typer.echo(json.dumps([v.model_dump(mode="json") for v in versions], indent=2))
         return

@@ -49,8 +49,7 @@ def status_command(
 ) -> None:
     """Show a run: its status, parameters, steps, outputs, metrics and errors."""
     with user_errors():
-        settings = settings_of(ctx)
-        record = run_async(_status(settings, run_id))
+        record = run_async(_status(settings_of(ctx), run_id))
     if json_output:
         typer.echo(record.model_dump_json(indent=2))
     else:
@@ -141,8 +140,7 @@ def compare_command(
 ) -> None:
     """Parameters and metrics of runs side by side, differences marked with '*'."""
     with user_errors():
-        settings = settings_of(ctx)
-        comparison = compare_runs(run_async(_records(settings, run_ids)))
+        comparison = compare_runs(run_async(_records(settings_of(ctx), run_ids)))
         drawn = plot_metrics(comparison, plot) if plot is not None else []
     if json_output:
         typer.echo(json.dumps(comparison.to_json(), indent=2, default=str))
@@ -239,8 +237,7 @@ def cancel_command(
 ) -> None:
     """Cancel a run: running steps are stopped, pending ones skipped."""
     with user_errors():
-        settings = settings_of(ctx)
-        code = run_async(_cancel(settings, run_id, reason, timeout if wait else None))
+        code = run_async(_cancel(settings_of(ctx), run_id, reason, timeout if wait else None))
     raise typer.Exit(code)
 
 

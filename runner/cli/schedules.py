@@ -111,8 +111,7 @@ def ls_command(
 ) -> None:
     """List schedules with their next and last ticks."""
     with user_errors():
-        settings = settings_of(ctx)
-        found = run_async(_all(settings))
+        found = run_async(_all(settings_of(ctx)))
     if json_output:
         typer.echo(json.dumps([_json(s, c) for s, c in found], indent=2))
         return

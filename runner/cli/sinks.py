@@ -92,8 +92,7 @@ def ls_command(
 ) -> None:
     """List sinks."""
     with user_errors():
-        settings = settings_of(ctx)
-        sinks = run_async(_list(settings))
+        sinks = run_async(_list(settings_of(ctx)))
     if json_output:
         typer.echo(json.dumps([s.model_dump(mode="json") for s in sinks], indent=2))
         return

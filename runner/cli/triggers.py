@@ -199,8 +199,7 @@ def ls_command(
 ) -> None:
     """List triggers."""
     with user_errors():
-        settings = settings_of(ctx)
-        triggers = run_async(_list(settings))
+        triggers = run_async(_list(settings_of(ctx)))
     if json_output:
         typer.echo(json.dumps([t.model_dump(mode="json") for t in triggers], indent=2))
         return
@@ -317,8 +316,7 @@ def triggers_command(
     from runner.service import serve
 
     with user_errors():
-        settings = settings_of(ctx)
-        asyncio.run(serve(settings, controller=False, on_ready=_ready))
+        asyncio.run(serve(settings_of(ctx), controller=False, on_ready=_ready))
     typer.echo("runner triggers: stopped")
 
 
