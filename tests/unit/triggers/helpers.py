@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -110,3 +111,8 @@ async def memory_bus() -> MemoryBus:
     bus = MemoryBus()
     await bus.ensure_streams()
     return bus
+
+
+def bus_changed(bus: MemoryBus) -> Callable[[], Awaitable[None]]:
+    """A ``pause`` for :func:`tests.waiting.until`: the bus's next change (at most 10 ms)."""
+    return lambda: bus.wait_changed(0.01)

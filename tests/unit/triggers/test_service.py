@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from runner.bus import MemoryBus
@@ -18,16 +16,17 @@ from runner.triggers import (
     trigger_definitions,
 )
 from runner.triggers.feeds import FeedKey
-from tests.unit.triggers.helpers import fixture_body, make_trigger, memory_bus, run_requests
+from tests.unit.triggers.helpers import (
+    bus_changed,
+    fixture_body,
+    make_trigger,
+    memory_bus,
+    run_requests,
+)
 from tests.unit.triggers.test_sink import FakeSender, started
+from tests.waiting import until
 
 SUBJECT = "runner.notifications.minio"
-
-
-async def until(bus: MemoryBus, condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await bus.wait_changed(0.01)
 
 
 def service(
@@ -49,11 +48,18 @@ async def test_jetstream_feed_fires_and_survives_a_restart() -> None:
     async with service(bus) as svc:
         assert list(svc.feeds) == [FeedKey(SUBJECT, "RUNNER_NOTIFICATIONS")]
         await bus.publish_raw(SUBJECT, fixture_body())
-        await until(bus, lambda: len(run_requests(bus)) == 1)
+        await until(
+            lambda: len(run_requests(bus)) == 1, "one run request", 5, pause=bus_changed(bus)
+        )
     async with service(bus) as svc:
         await bus.publish_raw(SUBJECT, fixture_body())
         assert svc.engine is not None
-        await until(bus, lambda: svc.engine.stats["duplicates"] == 1)  # type: ignore[union-attr]
+        await until(
+            lambda: svc.engine.stats["duplicates"] == 1,  # type: ignore[union-attr]
+            "the duplicate",
+            5,
+            pause=bus_changed(bus),
+        )
     assert len(run_requests(bus)) == 1
 
 
@@ -65,7 +71,9 @@ async def test_core_nats_feed() -> None:
     async with service(bus) as svc:
         assert list(svc.feeds) == [FeedKey("minio.events", None)]
         await bus.publish_core("minio.events", fixture_body())
-        await until(bus, lambda: len(run_requests(bus)) == 1)
+        await until(
+            lambda: len(run_requests(bus)) == 1, "one run request", 5, pause=bus_changed(bus)
+        )
 
 
 async def test_disabling_stops_reacting_and_dead_letters_meanwhile() -> None:
@@ -76,12 +84,16 @@ async def test_disabling_stops_reacting_and_dead_letters_meanwhile() -> None:
         await triggers.set_enabled("incoming", False)
         await svc.reconcile()
         await bus.publish_raw(SUBJECT, fixture_body())
-        await until(bus, lambda: len(bus.dead_letters) == 1)
+        await until(
+            lambda: len(bus.dead_letters) == 1, "the dead letter", 5, pause=bus_changed(bus)
+        )
         assert bus.dead_letters[0].subject == NOTIFICATION_DEAD_LETTERS
         await triggers.set_enabled("incoming", True)
         await svc.reconcile()
         await bus.publish_raw(SUBJECT, fixture_body())
-        await until(bus, lambda: len(run_requests(bus)) == 1)
+        await until(
+            lambda: len(run_requests(bus)) == 1, "one run request", 5, pause=bus_changed(bus)
+        )
 
 
 async def test_pollers_and_sinks_follow_their_definitions() -> None:
@@ -93,14 +105,21 @@ async def test_pollers_and_sinks_follow_their_definitions() -> None:
         "polled", make_trigger("polled", source=PollSource(interval_seconds=0.01, start="all"))
     )
     async with service(bus, lister) as svc:
-        await until(bus, lambda: len(run_requests(bus)) == 1)
+        await until(
+            lambda: len(run_requests(bus)) == 1, "one run request", 5, pause=bus_changed(bus)
+        )
         assert list(svc.pollers) == ["polled"]
         assert svc.feeds == {}
         sinks = await sink_definitions(bus)
         await sinks.add("hook", Sink(name="hook", url="http://x.test/"))
         await svc.reconcile()
         await bus.publish(started("r1"))
-        await until(bus, lambda: svc.sinks["hook"].stats["delivered"] >= 1)
+        await until(
+            lambda: svc.sinks["hook"].stats["delivered"] >= 1,
+            "a delivery",
+            5,
+            pause=bus_changed(bus),
+        )
         await triggers.remove("polled")
         await sinks.set_enabled("hook", False)
         await svc.reconcile()

@@ -15,7 +15,8 @@ from runner.events.envelope import Event
 from runner.triggers import Sink
 from runner.triggers.sink import Verdict, backoff_seconds, binary_request, classify
 from runner.triggers.sink_worker import SinkWorker
-from tests.unit.triggers.helpers import memory_bus
+from tests.unit.triggers.helpers import bus_changed, memory_bus
+from tests.waiting import until
 
 T = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 TRACE = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -131,9 +132,10 @@ class FakeSender:
 
 
 async def run_worker(
-    bus: MemoryBus, sink: Sink, sender: FakeSender, until: int, events: list[Event]
+    bus: MemoryBus, sink: Sink, sender: FakeSender, handled: int, events: list[Event]
 ) -> tuple[SinkWorker, list[float]]:
-    """Start a worker, publish ``events`` once its consumer exists, wait for ``until``."""
+    """Start a worker, publish ``events`` once its consumer exists, wait until it has
+    handled (delivered or dead-lettered) ``handled`` of them."""
     waits: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -146,8 +148,12 @@ async def run_worker(
             await worker.ready.wait()
             for event in events:
                 await bus.publish(event)
-            while worker.stats["delivered"] + worker.stats["dead_letters"] < until:
-                await bus.wait_changed(0.01)
+            await until(
+                lambda: worker.stats["delivered"] + worker.stats["dead_letters"] >= handled,
+                f"{handled} events delivered or dead-lettered",
+                10,
+                pause=bus_changed(bus),
+            )
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -160,7 +166,7 @@ async def test_delivers_in_order_retrying_503_then_success() -> None:
     sender = FakeSender(iter([503, 503, 200]))
     sink = Sink(name="hook", url="http://x.test/", backoff_seconds=0.5)
     events = [started("r1"), step_started("r1", "a"), step_started("r1", "b")]
-    worker, waits = await run_worker(bus, sink, sender, until=3, events=events)
+    worker, waits = await run_worker(bus, sink, sender, handled=3, events=events)
     assert [p[0] for p in sender.posted] == [
         "r1/run.started",
         "r1/run.started",
@@ -178,7 +184,7 @@ async def test_dead_letters_after_max_attempts_and_gives_up_on_4xx() -> None:
     sink = Sink(name="hook", url="http://x.test/", max_attempts=3)
     # One run, so the script is consumed in order: r1 three times, then its next event.
     events = [started("r1"), step_started("r1", "a")]
-    worker, _ = await run_worker(bus, sink, sender, until=2, events=events)
+    worker, _ = await run_worker(bus, sink, sender, handled=2, events=events)
     assert [m.subject for m in bus.dead_letters] == ["runner.deadletter.sink.hook"] * 2
     reasons = [m.headers[DEAD_LETTER_REASON_HEADER] for m in bus.dead_letters]
     assert "3 attempt(s) to deliver to http://x.test/ failed; last: HTTP 500" in reasons[0]
@@ -219,8 +225,7 @@ async def test_a_stuck_run_does_not_hold_back_other_runs() -> None:
             await blocked.wait()
             # r1 is sleeping between retries; r2 went out meanwhile (and failed: its
             # lane sleeps too) - both lanes were in flight at once.
-            while len(sender.posted) < 2:
-                await bus.wait_changed(0.01)
+            await until(lambda: len(sender.posted) >= 2, "both posts", 10, pause=bus_changed(bus))
         assert {p[0] for p in sender.posted} == {"r1/run.started", "r2/run.started"}
     finally:
         released.set()
@@ -235,5 +240,5 @@ async def test_filters_select_events() -> None:
     events = [started("r2", pipeline="other"), step_started("r3", "a"), started("r1")]
     sender = FakeSender(iter([]))
     sink = Sink(name="hook", url="http://x.test/", pipeline="iris", kind="run")
-    await run_worker(bus, sink, sender, until=1, events=events)
+    await run_worker(bus, sink, sender, handled=1, events=events)
     assert [p[0] for p in sender.posted] == ["r1/run.started"]

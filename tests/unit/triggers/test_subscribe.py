@@ -12,6 +12,7 @@ from runner.config import NatsSettings, Settings
 from runner.errors import ConfigError
 from tests.unit.triggers.helpers import memory_bus
 from tests.unit.triggers.test_sink import started, step_started
+from tests.waiting import until
 
 
 async def test_keywords_filter_and_durable_resumes() -> None:
@@ -44,8 +45,12 @@ async def test_a_subject_filter_and_deliver_new() -> None:
     ):
         await bus.publish(step_started("r1", "old"))
         waiting = asyncio.create_task(anext(events))
-        while not any(name.startswith("_ephemeral") for name in bus._consumers):
-            await asyncio.sleep(0)
+        await until(
+            lambda: any(name.startswith("_ephemeral") for name in bus._consumers),
+            "the ephemeral consumer",
+            10,
+            interval=0,
+        )
         await bus.publish(step_started("r2", "a"))
         assert (await waiting).id == "r2/a/1/step.started"
     assert not bus._closed, "a bus passed in is not closed by the subscription"
