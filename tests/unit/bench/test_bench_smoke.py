@@ -7,7 +7,6 @@ number of transitions).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -32,6 +31,7 @@ from runner.dsl.loader import load_pipeline
 from runner.events.envelope import Event
 from runner.events.kinds import EventKind
 from runner.step.request import StepRequest
+from tests.waiting import until
 
 
 def test_the_10k_step_spec_is_a_valid_dag_of_chains_and_fan_outs() -> None:
@@ -119,9 +119,7 @@ async def test_the_noop_executor_reports_started_then_succeeded() -> None:
     try:
         first = await executor.launch(request)
         assert await executor.launch(request) == first  # idempotent
-        async with asyncio.timeout(5):
-            while len(published) < 2:
-                await asyncio.sleep(0.01)
+        await until(lambda: len(published) >= 2, "both reports", 5, interval=0.01)
     finally:
         await executor.aclose()
     assert [e.kind for e in published] == [EventKind.STEP_STARTED, EventKind.STEP_SUCCEEDED]
