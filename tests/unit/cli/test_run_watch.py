@@ -11,6 +11,7 @@ import pytest
 from runner.cli import run
 from runner.errors import RunnerError
 from runner.local import LocalStack
+from tests.waiting import until
 
 
 @dataclass
@@ -27,9 +28,7 @@ class FakeStack:
 
 async def checked(stack: FakeStack, times: int) -> None:
     """Wait (with a deadline) until the watcher has looked at the stack ``times`` times."""
-    async with asyncio.timeout(5):
-        while stack.checks < times:
-            await asyncio.sleep(0.005)
+    await until(lambda: stack.checks >= times, f"{times} looks at the stack", 5, interval=0.005)
 
 
 async def test_a_dead_controller_ends_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
