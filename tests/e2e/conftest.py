@@ -200,11 +200,3 @@ def background(ws: Workspace) -> Iterator[Callable[..., Background]]:
     yield start
     for process in started:
         process.stop()
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)

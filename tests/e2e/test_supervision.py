@@ -17,8 +17,9 @@ import pytest
 
 from runner.bus.server_record import read_record
 from runner.process_identity import ProcessIdentity
-from tests.e2e.conftest import CLI, Background, Workspace, wait_until
+from tests.e2e.conftest import CLI, Background, Workspace
 from tests.e2e.pipelines import SLOW, SMALL
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -141,21 +142,22 @@ def test_nats_server_killed_mid_run_is_restarted_and_the_run_completes(
     assert detached.returncode == 0, detached
     run_id = detached.stdout.strip()
     log = home / "executions" / run_id / "second" / "1" / "log.txt"
-    wait_until(lambda: log.is_file() and "napping" in log.read_text(), 60, "second to run")
+    wait_until(lambda: log.is_file() and "napping" in log.read_text(), "second to run", 60)
 
     os.kill(before.pid, signal.SIGKILL)  # the server alone, mid-step
     up.wait_for_line(lambda line: "restarting it on port" in line, timeout=30)
-    wait_until(lambda: _server(home).pid != before.pid, 30, "the restarted server's record")
+    wait_until(lambda: _server(home).pid != before.pid, "the restarted server's record", 30)
     after = _server(home)
     assert after.alive()
 
-    deadline = time.monotonic() + 120
-    status: dict[str, object] | None = None
-    while time.monotonic() < deadline:
+    def ended() -> dict[str, object] | None:
         status = _status(ws, run_id, "stack")
-        if status is not None and status["status"] in ("succeeded", "failed", "cancelled"):
-            break
-        time.sleep(0.5)
+        done = status is not None and status["status"] in ("succeeded", "failed", "cancelled")
+        return status if done else None
+
+    status = wait_until(
+        ended, f"run {run_id} to end", 120, interval=0.5, detail=lambda: f"runner up:\n{up.output}"
+    )
     assert status is not None, f"no status of {run_id}; runner up said:\n{up.output}"
     assert status["status"] == "succeeded", (status, up.output)
     steps = status["steps"]
@@ -183,7 +185,7 @@ def test_sigkill_of_runner_ups_process_group_leaves_nothing_that_blocks(
     os.killpg(up.proc.pid, signal.SIGKILL)
     up.proc.wait(timeout=10)
     # PR_SET_PDEATHSIG: the server follows its owner instead of lingering.
-    wait_until(_gone(server), 15, f"nats-server {server.pid} to stop with its runner up")
+    wait_until(_gone(server), f"nats-server {server.pid} to stop with its runner up", 15)
 
     again = own_session("up", "--home", "stack")
     again.wait_for_line(lambda line: line.startswith("ready"), timeout=60)

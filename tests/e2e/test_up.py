@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Background, Workspace, wait_until
+from tests.e2e.conftest import Background, Workspace
 from tests.e2e.pipelines import SLOW, SMALL
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -60,7 +61,7 @@ def test_cancel_a_detached_run_on_runner_up_then_stop_it_cleanly(
     assert re.fullmatch(r"slow-[0-9]{8}-[0-9]{6}-[0-9a-f]{6}", run_id), detached
     # The local executor's live log of the attempt: cheaper to watch than `runner status`.
     log = ws.root / "stack" / "executions" / run_id / "nap" / "1" / "log.txt"
-    wait_until(lambda: log.is_file() and "napping" in log.read_text(), 60, "nap to start")
+    wait_until(lambda: log.is_file() and "napping" in log.read_text(), "nap to start", 60)
     assert _step_status(ws, run_id, "nap") == "running"
 
     follow = background("events", "--follow", "--run", run_id, "--home", "stack")
