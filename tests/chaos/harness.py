@@ -34,6 +34,7 @@ from tests.chaos.pipeline import SOURCE, STEPS
 from tests.chaos.procs import Proc, scan, signal_procs, stat_of, wait_gone
 from tests.e2e.conftest import CLI, Result, clean_env
 from tests.fixtures.nats import run_in_thread
+from tests.waiting import wait_until
 
 UP_READY_SECONDS = 60.0
 RUN_DEADLINE = 60.0
@@ -125,14 +126,17 @@ class Stack:
                 start_new_session=True,
             )
         self.children.append(self.up)
-        deadline = time.monotonic() + timeout
-        while not any(line.startswith("ready") for line in self.up_output().splitlines()):
-            if self.up.poll() is not None:
-                pytest.fail(f"runner up exited {self.up.returncode} before ready:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"runner up not ready within {timeout}s:\n{self.tail()}")
-            time.sleep(0.05)
-        return self.up
+        up = self.up
+
+        def ready() -> bool:
+            if any(line.startswith("ready") for line in self.up_output().splitlines()):
+                return True
+            if up.poll() is not None:
+                pytest.fail(f"runner up exited {up.returncode} before ready:\n{self.tail()}")
+            return False
+
+        wait_until(ready, "runner up to be ready", timeout, detail=self.tail)
+        return up
 
     def up_output(self) -> str:
         return self.up_log.read_text(errors="replace") if self.up_log else ""
@@ -272,10 +276,11 @@ def sleep_until(moment: float) -> None:
 
 def wait_for_step(stack: Stack, run: str, step: str, timeout: float = RUN_DEADLINE) -> Entry:
     """The ledger entry of ``step`` starting in ``run``."""
-    deadline = time.monotonic() + timeout
-    while (entry := stack.ledger.started(run, step)) is None:
-        stack.check_up_alive()
-        if time.monotonic() > deadline:
-            pytest.fail(f"step {step} of {run} did not start within {timeout}s:\n{stack.tail()}")
-        time.sleep(0.05)
-    return entry
+
+    def started() -> Entry | None:
+        entry = stack.ledger.started(run, step)
+        if entry is None:
+            stack.check_up_alive()
+        return entry
+
+    return wait_until(started, f"step {step} of {run} to start", timeout, detail=stack.tail)

@@ -12,11 +12,10 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from tests.waiting import wait_until
 
 
 @dataclass(frozen=True)
@@ -96,9 +95,9 @@ def signal_procs(procs: list[Proc], sig: signal.Signals = signal.SIGKILL) -> Non
 
 
 def wait_gone(procs: list[Proc], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while any(alive(p) for p in procs):
-        if time.monotonic() > deadline:
-            left = ", ".join(str(p) for p in procs if alive(p))
-            pytest.fail(f"{what}: still running after {timeout}s: {left}")
-        time.sleep(0.05)
+    wait_until(
+        lambda: not any(alive(p) for p in procs),
+        f"{what} to be gone",
+        timeout,
+        detail=lambda: "still running: " + ", ".join(str(p) for p in procs if alive(p)),
+    )

@@ -17,6 +17,7 @@ from tests.chaos import poison, rawbus
 from tests.chaos.harness import Stack, wait_for_step
 from tests.chaos.pipeline import RESULT, STEPS
 from tests.chaos.tally import Tally, knob
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.chaos
 
@@ -28,15 +29,14 @@ def _wait_dead_lettered(
     stack: Stack, url: str, sent: Sequence[rawbus.Message], after: str = "the flood"
 ) -> None:
     """Every sent message is in the dead-letter stream, and ``runner up`` still runs."""
-    deadline = time.monotonic() + DEAD_LETTER_DEADLINE
     try:
-        while _dead_letter_count(stack, url) < len(sent):
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"{_dead_letter_count(stack, url)} of {len(sent)} messages dead-lettered "
-                    f"within {DEAD_LETTER_DEADLINE}s:\n{stack.tail()}"
-                )
-            time.sleep(0.2)
+        wait_until(
+            lambda: _dead_letter_count(stack, url) >= len(sent),
+            f"all {len(sent)} messages to be dead-lettered",
+            DEAD_LETTER_DEADLINE,
+            interval=0.2,
+            detail=lambda: f"{_dead_letter_count(stack, url)} are; runner up said:\n{stack.tail()}",
+        )
     except AssertionError as exc:
         raise AssertionError(f"after {after}: {exc}") from None
     lost = rawbus.missing(sent, rawbus.dead_letters(url))
