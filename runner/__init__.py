@@ -24,30 +24,8 @@ Importing :mod:`runner` loads only the pure authoring layer (no NATS, S3,
 Kubernetes or OpenTelemetry clients). See ``docs/authoring.md``.
 """
 
-from runner.dsl import (
-    Artifact,
-    Collected,
-    ComponentDefinition,
-    ContainerSpec,
-    Dataset,
-    Elif,
-    Else,
-    ExitHandler,
-    If,
-    Input,
-    Metrics,
-    Model,
-    OneOf,
-    Output,
-    ParallelFor,
-    PipelineDefinition,
-    PipelineTask,
-    PipelineTaskFinalStatus,
-    compile_pipeline,
-    component,
-    container_component,
-    pipeline,
-)
+from runner import dsl as _dsl
+from runner.dsl import *  # noqa: F403  (the authoring API: every name of runner.dsl.__all__)
 from runner.subscribe import subscribe
 
 # Running pipelines needs the NATS/S3 clients: load those only when asked for.
@@ -69,33 +47,5 @@ def __getattr__(name: str) -> object:
     return getattr(importlib.import_module(module), name)
 
 
-__all__ = [
-    "Artifact",
-    "Collected",
-    "ComponentDefinition",
-    "ContainerSpec",
-    "Dataset",
-    "Elif",
-    "Else",
-    "ExitHandler",
-    "If",
-    "Input",
-    "Metrics",
-    "Model",
-    "OneOf",
-    "Output",
-    "ParallelFor",
-    "PipelineDefinition",
-    "PipelineTask",
-    "PipelineTaskFinalStatus",
-    "compile_pipeline",
-    "component",
-    "container_component",
-    "pipeline",
-    "subscribe",
-    "submit",
-    "request_run",
-    "RunHandle",
-    "LocalStack",
-    "Settings",
-]
+__all__ = ["subscribe", *_LAZY]
+__all__ += _dsl.__all__
