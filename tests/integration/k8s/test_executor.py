@@ -62,6 +62,20 @@ def failures(published: Published) -> list[StepFailed]:
     return found
 
 
+async def delete_once_pending(
+    executor: KubernetesExecutor, cluster: FakeCluster, published: Published, name: str
+) -> None:
+    """Delete the attempt's Job ``name`` (as someone else would) once the executor
+    follows it as pending; wait for the failure report."""
+    await until(
+        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1),
+        "pending",
+        timeout=15,
+    )
+    cluster.api.delete("jobs", NAMESPACE, name)
+    await until(lambda: failures(published), "the failure report", timeout=15)
+
+
 async def test_a_second_launch_adopts_the_job(executors, cluster: FakeCluster) -> None:
     first, _ = await executors()
     second, _ = await executors()
@@ -178,13 +192,7 @@ async def test_a_job_deleted_by_someone_else_is_reported_lost(
 ) -> None:
     executor, published = await executors(pending_timeout_seconds=600)
     name = await executor.launch(make_request(**UNSCHEDULABLE))
-    await until(
-        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1),
-        "pending",
-        timeout=15,
-    )
-    cluster.api.delete("jobs", NAMESPACE, name)
-    await until(lambda: failures(published), "the failure report", timeout=15)
+    await delete_once_pending(executor, cluster, published, name)
     [failed] = failures(published)
     assert failed.error.reason == "Lost"
 
@@ -237,11 +245,5 @@ async def test_the_watch_survives_errors_dropped_connections_and_410(
         name = await other.launch(make_request(**UNSCHEDULABLE))
     finally:
         await other.aclose()
-    await until(
-        lambda: executor.pending_detail("demo-20250101-120000-abc123", "train", 1),
-        "pending",
-        timeout=15,
-    )
-    cluster.api.delete("jobs", NAMESPACE, name)
-    await until(lambda: failures(published), "the failure report", timeout=15)
+    await delete_once_pending(executor, cluster, published, name)
     assert failures(published)[0].error.reason == "Lost"
