@@ -28,7 +28,7 @@ from runner.config import LocalExecutorSettings, Settings
 from runner.core import RunState, RunStatus, StepStatus
 from runner.dsl.loader import LoadedPipeline, load_pipeline
 from runner.executors.local import LocalExecutor
-from runner.local import LocalStack
+from runner.stack import Stack
 
 RUN_TIMEOUT = 600.0
 
@@ -53,7 +53,7 @@ async def run_workload(
     loaded = load_pipeline(f"{pipeline_file}:{func}")
     settings = Settings(home=home, local=LocalExecutorSettings(concurrency=concurrency))
     started = time.perf_counter()
-    async with LocalStack(settings) as stack:
+    async with Stack(settings) as stack:
         result.extra["stack_start_seconds"] = time.perf_counter() - started
         executor = stack.executor
         if not isinstance(executor, LocalExecutor):
@@ -85,7 +85,7 @@ async def run_workload(
 
 
 async def _timed_run(
-    stack: LocalStack, loaded: LoadedPipeline, *, no_cache: bool
+    stack: Stack, loaded: LoadedPipeline, *, no_cache: bool
 ) -> tuple[float, RunState]:
     started = time.perf_counter()
     handle = await submit(

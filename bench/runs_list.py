@@ -30,9 +30,9 @@ from runner.config import Settings
 from runner.core.state import RunState, RunStatus, StepState, StepStatus
 from runner.events.models import ArtifactRef
 from runner.lifecycle.history import RunFilter, list_runs
-from runner.local import LocalStack
 from runner.records.index import RunIndex, RunSummary
 from runner.records.states import RunStates
+from runner.stack import Stack
 
 __all__ = ["runs_list"]
 
@@ -69,7 +69,7 @@ def synthetic_run(n: int) -> RunState:
     )
 
 
-async def _record(stack: LocalStack, runs: int) -> None:
+async def _record(stack: Stack, runs: int) -> None:
     states, index = RunStates(stack.bus), RunIndex(stack.bus)
     for first in range(0, runs, BATCH):
         batch = [synthetic_run(n) for n in range(first, min(first + BATCH, runs))]
@@ -99,7 +99,7 @@ def _cli_seconds(url: str, home: Path) -> float:
 
 async def runs_list(runs: int, home: Path, reps: int) -> Result:
     result = Result(workload="w5-runs-list", system="runner", extra={"runs": runs})
-    async with LocalStack(Settings(home=home), controller=False) as stack:
+    async with Stack(Settings(home=home), controller=False) as stack:
         started = time.perf_counter()
         await _record(stack, runs)
         result.extra["record_seconds"] = time.perf_counter() - started

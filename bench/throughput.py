@@ -26,9 +26,9 @@ from runner.api import RunHandle
 from runner.config import Settings
 from runner.controller.controller import Controller
 from runner.core import RunState, StepStatus
-from runner.local import LocalStack
 from runner.records.pipelines import store_spec
 from runner.spec.models import PipelineSpec
+from runner.stack import Stack
 
 
 def decide_throughput(steps: int, reps: int) -> Result:
@@ -67,7 +67,7 @@ async def controller_throughput(
     """
     result = Result(workload=workload, system="runner", extra={"steps": steps})
     spec = spec or synthetic_spec(steps)
-    async with LocalStack(Settings(home=home), controller=False) as stack:
+    async with Stack(Settings(home=home), controller=False) as stack:
         executor = NoopExecutor(stack.bus.publish)
         controller = Controller(
             bus=stack.bus, store=stack.store, executor=executor, step_nats_url=stack.nats_url

@@ -104,7 +104,7 @@ async def chain_seconds(mode: str, steps: int, reps: int, work: Path) -> list[fl
     from runner.api import submit
     from runner.config import Settings
     from runner.dsl.loader import load_pipeline
-    from runner.local import LocalStack
+    from runner.stack import Stack
 
     source = work / f"src-{mode}"
     source.mkdir()
@@ -116,7 +116,7 @@ async def chain_seconds(mode: str, steps: int, reps: int, work: Path) -> list[fl
     if mode == "off":
         os.environ["OTEL_SDK_DISABLED"] = "true"
     try:
-        async with LocalStack(Settings(home=work / f"home-{mode}")) as stack:
+        async with Stack(Settings(home=work / f"home-{mode}")) as stack:
             per_step = []
             for rep in range(reps + 1):  # the first run warms the code cache
                 started = time.perf_counter()

@@ -16,7 +16,7 @@ Control flow, as in KFP: ``If``/``Elif``/``Else`` on run-time values,
 ``ParallelFor`` with ``Collected`` fan-in, ``OneOf``, ``ExitHandler`` with
 ``PipelineTaskFinalStatus`` (see ``docs/control-flow.md``).
 
-Running them from Python: ``async with runner.LocalStack() as stack: handle =
+Running them from Python: ``async with runner.Stack() as stack: handle =
 await runner.submit(iris, {"lr": 0.05}, bus=stack.bus, store=stack.store)``
 then ``await handle.wait()`` (see ``docs/cli.md`` for the command line).
 
@@ -33,7 +33,7 @@ _LAZY = {
     "submit": "runner.api",
     "request_run": "runner.api",
     "RunHandle": "runner.api",
-    "LocalStack": "runner.local",
+    "Stack": "runner.stack",
     "Settings": "runner.config",
 }
 

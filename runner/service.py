@@ -1,6 +1,6 @@
 """Long-lived controller service: ``runner up`` locally, the Deployment in-cluster.
 
-Runs a :class:`~runner.local.LocalStack` with its controller, and the
+Runs a :class:`~runner.stack.Stack` with its controller, and the
 bucket triggers and HTTP sinks (:class:`~runner.triggers.TriggerService`)
 and the cron schedules (:class:`~runner.lifecycle.scheduler.Scheduler`),
 until SIGINT or SIGTERM, then shuts down in phases (triggers and sinks,
@@ -27,8 +27,8 @@ from typing import Any
 from runner.config import Settings
 from runner.errors import RunnerError
 from runner.lifecycle.scheduler import Scheduler
-from runner.local import LocalStack
 from runner.privacy import redact_url, restrict_umask
+from runner.stack import Stack
 from runner.triggers import TriggerService
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ async def serve(
     settings: Settings,
     *,
     stop: asyncio.Event | None = None,
-    on_ready: Callable[[LocalStack], None] | None = None,
+    on_ready: Callable[[Stack], None] | None = None,
     controller: bool = True,
     triggers: bool = True,
     schedules: bool = True,
@@ -70,7 +70,7 @@ async def serve(
             pass
     try:
         async with (
-            LocalStack(settings, controller=controller) as stack,
+            Stack(settings, controller=controller) as stack,
             contextlib.AsyncExitStack() as edges,
         ):
             if triggers:
@@ -174,7 +174,7 @@ def main() -> None:
     """``python -m runner.service``: serve with settings from the environment."""
     restrict_umask()  # what it writes under the home is the owner's only
 
-    def ready(stack: LocalStack) -> None:
+    def ready(stack: Stack) -> None:
         print(f"runner controller ready; NATS at {redact_url(stack.nats_url or '?')}", flush=True)
 
     asyncio.run(serve(Settings(), on_ready=ready))

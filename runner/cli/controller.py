@@ -18,9 +18,9 @@ from runner.cli.app import user_errors
 from runner.cli.options import ALL_FLAGS, settings_of, settings_options
 from runner.config import Settings
 from runner.errors import ConfigError
-from runner.local import LocalStack
 from runner.privacy import redact_url
 from runner.probes import probe_server
+from runner.stack import Stack
 
 __all__ = ["register"]
 
@@ -56,7 +56,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     # Imported here, not at the top: it imports croniter, which `runner --help` does without.
     from runner.service import serve
 
-    stacks: list[LocalStack] = []
+    stacks: list[Stack] = []
 
     def live() -> str | None:
         if stacks and not stacks[0].controller_running:
@@ -68,7 +68,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
             return "starting"
         return live()
 
-    def on_ready(stack: LocalStack) -> None:
+    def on_ready(stack: Stack) -> None:
         stacks.append(stack)
         typer.echo(
             f"runner controller ready: executor {settings.executor}, "

@@ -25,7 +25,7 @@ from runner.config import Settings
 from runner.core.state import RunState, StepState, StepStatus
 from runner.errors import NotFoundError, ObjectNotFoundError
 from runner.events.kinds import validate_step_name
-from runner.local import LocalStack
+from runner.stack import Stack
 from runner.store.keys import log_key
 
 __all__ = ["register"]
@@ -84,12 +84,12 @@ def _check_step(state: RunState, step: str) -> None:
         raise NotFoundError(f"run {state.run_id} has no step {step!r}; its steps: {names}")
 
 
-def _live_path(stack: LocalStack, run_id: str, step: str, attempt: int) -> Path:
+def _live_path(stack: Stack, run_id: str, step: str, attempt: int) -> Path:
     home = stack.settings.home.resolve()
     return home / "executions" / run_id / step / str(attempt) / "log.txt"
 
 
-async def _read_whole(stack: LocalStack, run_id: str, step: str, attempt: int) -> bytes:
+async def _read_whole(stack: Stack, run_id: str, step: str, attempt: int) -> bytes:
     live = _live_path(stack, run_id, step, attempt)
     if live.is_file():
         return live.read_bytes()
@@ -103,7 +103,7 @@ async def _read_whole(stack: LocalStack, run_id: str, step: str, attempt: int) -
         ) from None
 
 
-async def _follow(stack: LocalStack, run_id: str, step: str, attempt: int | None) -> None:
+async def _follow(stack: Stack, run_id: str, step: str, attempt: int | None) -> None:
     """Print the attempt's log as it grows; return once the attempt has ended."""
     number = attempt or await _wait_for_attempt(stack, run_id, step)
     if number == 0:
@@ -126,7 +126,7 @@ async def _follow(stack: LocalStack, run_id: str, step: str, attempt: int | None
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def _wait_for_attempt(stack: LocalStack, run_id: str, step: str) -> int:
+async def _wait_for_attempt(stack: Stack, run_id: str, step: str) -> int:
     """The latest attempt once the step has one; 0 if it ended without running."""
     while True:
         current = (await load_run(stack.bus, run_id)).steps[step]
@@ -137,7 +137,7 @@ async def _wait_for_attempt(stack: LocalStack, run_id: str, step: str) -> int:
         await asyncio.sleep(POLL_SECONDS)
 
 
-async def _attempt_over(stack: LocalStack, run_id: str, step: str, attempt: int) -> bool:
+async def _attempt_over(stack: Stack, run_id: str, step: str, attempt: int) -> bool:
     current = (await load_run(stack.bus, run_id)).steps[step]
     latest = latest_attempt(current)
     return (

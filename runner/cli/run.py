@@ -43,15 +43,15 @@ from runner.dsl.loader import LoadedPipeline, load_pipeline
 from runner.errors import ConfigError, RunnerError
 from runner.events.kinds import TERMINAL_RUN_KINDS, validate_name
 from runner.lifecycle.registry import PipelineRegistry
-from runner.local import LocalStack
 from runner.records import RunRecord
 from runner.records.pipelines import PipelineRef, is_pipeline_ref
 from runner.spec.models import PipelineSpec
+from runner.stack import Stack
 from runner.store.factory import open_store
 
 __all__ = ["RunOptions", "Starter", "follow_new_run", "register"]
 
-Starter = Callable[[LocalStack], Awaitable[RunHandle]]
+Starter = Callable[[Stack], Awaitable[RunHandle]]
 """Requests the run on the opened stack and returns its handle."""
 
 CANCEL_GRACE_SECONDS = 15.0
@@ -138,7 +138,7 @@ def _prepare(
 
 
 def _start_file(loaded: LoadedPipeline, options: RunOptions) -> Starter:
-    async def start(stack: LocalStack) -> RunHandle:
+    async def start(stack: Stack) -> RunHandle:
         return await submit(
             loaded.pipeline,
             options.params,
@@ -171,7 +171,7 @@ async def _registered(settings: Settings, ref: str) -> tuple[PipelineRef, Pipeli
 
 
 def _start_registered(record: PipelineRef, options: RunOptions) -> Starter:
-    async def start(stack: LocalStack) -> RunHandle:
+    async def start(stack: Stack) -> RunHandle:
         return await request_run(
             bus=stack.bus,
             pipeline=record.name,
@@ -233,7 +233,7 @@ def _print_detached(handle: RunHandle, as_json: bool) -> None:
 
 
 async def _follow_or_cancel(
-    handle: RunHandle, view: ProgressView, interrupts: Interrupts, stack: LocalStack
+    handle: RunHandle, view: ProgressView, interrupts: Interrupts, stack: Stack
 ) -> tuple[RunState | None, bool]:
     """Follow the run to its end; on Ctrl-C request cancellation and wait a little for it."""
     follow = asyncio.create_task(_follow(handle, view), name=f"follow:{handle.run_id}")
@@ -280,7 +280,7 @@ async def _follow(handle: RunHandle, view: ProgressView) -> RunState:
     return await final_state(handle.bus, handle.run_id)
 
 
-async def _watch_controller(stack: LocalStack) -> None:
+async def _watch_controller(stack: Stack) -> None:
     """Return never while the in-process controller works; raise once it has died."""
     if stack.controller is None:
         await asyncio.Event().wait()  # another process drives the run

@@ -28,10 +28,10 @@ from runner.config import Settings
 from runner.core.state import RunState, RunStatus
 from runner.lifecycle.compare import compare_runs, plot_metrics
 from runner.lifecycle.history import RunFilter, list_runs, parse_since
-from runner.local import LocalStack
 from runner.records import RunRecord
 from runner.records.index import RunSummary
 from runner.spec.models import PipelineSpec
+from runner.stack import Stack
 from runner.store.factory import open_store
 
 __all__ = ["register"]
@@ -203,7 +203,7 @@ async def _task_names(settings: Settings, state: RunState) -> list[str]:
 
 
 def rerun_starter(original: RunState, options: RunOptions) -> Starter:
-    async def start(stack: LocalStack) -> RunHandle:
+    async def start(stack: Stack) -> RunHandle:
         return await request_run(
             bus=stack.bus,
             pipeline=original.pipeline,

@@ -1,6 +1,6 @@
 """Which stack a command talks to, and the marker a ``runner up`` leaves behind.
 
-Commands open a :class:`~runner.local.LocalStack`: it uses ``--nats`` /
+Commands open a :class:`~runner.stack.Stack`: it uses ``--nats`` /
 ``NATS_URL`` when set, else the embedded nats-server a ``runner up`` (or
 another command) is running for the home, else starts a private one. The
 ``<home>/up.json`` marker (pid, start time, boot id and NATS URL of a live
@@ -23,8 +23,8 @@ from runner.bus import discover, redact_url
 from runner.bus.server_record import read_record
 from runner.config import Settings
 from runner.errors import ConfigError
-from runner.local import LocalStack
 from runner.process_identity import ProcessIdentity
+from runner.stack import Stack
 
 __all__ = [
     "UP_MARKER",
@@ -132,7 +132,7 @@ def check_executor(settings: Settings, *, in_process: bool) -> None:
         )
 
 
-def open_stack(settings: Settings, *, controller: bool | None = None) -> LocalStack:
+def open_stack(settings: Settings, *, controller: bool | None = None) -> Stack:
     """The stack for a command; ``controller=None`` runs one only with a private server."""
     would_run_controller = controller is True or (
         controller is None
@@ -146,10 +146,10 @@ def open_stack(settings: Settings, *, controller: bool | None = None) -> LocalSt
         # home's embedded server: go where it is.
         nats = settings.nats.model_copy(update={"url": up.nats_url})
         settings = settings.model_copy(update={"nats": nats})
-    return LocalStack(settings, controller=controller)
+    return Stack(settings, controller=controller)
 
 
-def describe_stack(stack: LocalStack) -> str:
+def describe_stack(stack: Stack) -> str:
     """Where a run goes, in words."""
     url = redact_url(stack.nats_url or "?")
     if stack.controller is not None and stack.embedded is not None:

@@ -30,8 +30,8 @@ from runner.cli.stack import (
 )
 from runner.config import Settings
 from runner.errors import ConfigError
-from runner.local import LocalStack
 from runner.privacy import make_private_dir
+from runner.stack import Stack
 
 __all__ = ["register"]
 
@@ -69,7 +69,7 @@ async def _serve(settings: Settings) -> None:
     await serve(settings, on_ready=lambda stack: _ready(settings, stack))
 
 
-def _ready(settings: Settings, stack: LocalStack) -> None:
+def _ready(settings: Settings, stack: Stack) -> None:
     write_up(settings.home.resolve(), stack.nats_url or "")
     url = redact_url(stack.nats_url or "?")  # never print credentials
     if stack.embedded is not None:

@@ -31,7 +31,7 @@ EXPECTED = [
     "submit",
     "request_run",
     "RunHandle",
-    "LocalStack",
+    "Stack",
     "Settings",
 ]
 

@@ -18,8 +18,8 @@ from runner.bus.embedded import INFO_FILE
 from runner.bus.server_record import read_record, stop_orphan
 from runner.config import Settings
 from runner.errors import BusUnavailableError
-from runner.local import LocalStack
 from runner.process_identity import ProcessIdentity
+from runner.stack import Stack
 from tests.fixtures.nats import NatsServer
 from tests.waiting import until
 
@@ -116,7 +116,7 @@ async def test_a_local_stack_replaces_an_orphan_in_its_home(
     await asyncio.to_thread(proc.wait)
     settings = Settings(home=tmp_path)
     settings.nats.url = None
-    async with LocalStack(settings, controller=False) as stack:
+    async with Stack(settings, controller=False) as stack:
         assert stack.embedded is not None, "an orphan is replaced, not adopted"
         assert stack.embedded.replaced is not None
         assert stack.embedded.replaced.server.pid == orphan
@@ -173,9 +173,9 @@ async def test_a_command_waits_for_a_live_owner_to_restart_its_server(
 ) -> None:
     """Owner alive, server down (being restarted): wait, then say who to ask; never
     start a second server on the same data dir."""
-    import runner.local
+    import runner.stack
 
-    monkeypatch.setattr(runner.local, "RESTART_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(runner.stack, "RESTART_WAIT_SECONDS", 0.5)
     data_dir = tmp_path / "nats"
     data_dir.mkdir()
     dead_server = ProcessIdentity(2**22 + 13, 1, None)
@@ -183,7 +183,7 @@ async def test_a_command_waits_for_a_live_owner_to_restart_its_server(
     settings = Settings(home=tmp_path)
     settings.nats.url = None
     with pytest.raises(BusUnavailableError, match=r"has been down for 0.5s: wait for"):
-        async with LocalStack(settings, controller=False):
+        async with Stack(settings, controller=False):
             pass
     assert not (data_dir / "ports").exists(), "no second server was started"
 

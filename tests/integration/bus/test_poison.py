@@ -3,7 +3,7 @@
 Each of the four measured poison messages killed ``runner up`` (and again
 after every restart: the message was redelivered). Here they go on
 ``runner.events.*`` together with 10,000 generated messages of every shape
-while a controller runs a real pipeline — in process (LocalStack, local
+while a controller runs a real pipeline — in process (Stack, local
 executor, real step processes) and as ``python -m runner.service``. The
 controller must stay alive, the run succeed, and the dead-letter stream hold
 exactly one message per bad message, control headers stripped. When the
@@ -33,7 +33,7 @@ from runner.config import NatsSettings, Settings
 from runner.controller.controller import Controller
 from runner.core import RunStatus
 from runner.dsl.loader import LoadedPipeline, load_pipeline
-from runner.local import LocalStack
+from runner.stack import Stack
 from runner.store.factory import open_store
 from runner.store.memory import MemoryStore
 from tests.fixtures.controllers import OutputDrain, start_controller
@@ -123,7 +123,7 @@ async def test_in_process_controller_survives_poison_and_generated_garbage(
     calls.mkdir()
     settings = Settings(home=tmp_path / "home", nats=bus_settings)
     with caplog.at_level(logging.WARNING, logger="runner"):
-        async with LocalStack(settings, controller=True) as stack:
+        async with Stack(settings, controller=True) as stack:
             assert stack.controller_task is not None
             await publish_all(bus, bad[:4])
             handle = await submit(

@@ -1,4 +1,4 @@
-"""The runtime suite's fixtures (a LocalStack on a private nats-server, pipeline
+"""The runtime suite's fixtures (a Stack on a private nats-server, pipeline
 sources in a temporary tree, a ``calls`` directory), re-exported here."""
 
 from tests.integration.runtime.conftest import calls, stack, write_pipeline

@@ -12,7 +12,7 @@ from runner.api import RunHandle, submit
 from runner.core import RunState, RunStatus, StepStatus
 from runner.events.kinds import EventKind
 from runner.events.models import StepSkipped
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.integration.controlflow.pipelines import GATE, GUARDED, NESTED, SWEEP
 from tests.integration.runtime.conftest import count_calls
 from tests.waiting import until
@@ -20,13 +20,13 @@ from tests.waiting import until
 pytestmark = pytest.mark.integration
 
 
-async def start(stack: LocalStack, loaded: Any, **params: Any) -> RunHandle:
+async def start(stack: Stack, loaded: Any, **params: Any) -> RunHandle:
     return await submit(
         loaded.pipeline, params, bus=stack.bus, store=stack.store, source_root=loaded.source_root
     )
 
 
-async def run(stack: LocalStack, loaded: Any, **params: Any) -> RunState:
+async def run(stack: Stack, loaded: Any, **params: Any) -> RunState:
     return await (await start(stack, loaded, **params)).wait(timeout=120)
 
 
@@ -35,7 +35,7 @@ def statuses(state: RunState) -> dict[str, StepStatus]:
 
 
 async def test_sweep_over_an_upstream_list_collects_and_picks_the_best(
-    stack: LocalStack, calls: Path, write_pipeline: Any
+    stack: Stack, calls: Path, write_pipeline: Any
 ) -> None:
     loaded = write_pipeline(SWEEP, "sweep")
     handle = await start(stack, loaded, n=3, log_dir=str(calls))
@@ -73,7 +73,7 @@ async def test_sweep_over_an_upstream_list_collects_and_picks_the_best(
     [(0.95, "act", "deploy"), (0.6, "act-2", "review"), (0.1, "act-3", "discard")],
 )
 async def test_if_elif_else_on_a_metric(
-    stack: LocalStack, write_pipeline: Any, value: float, ran: str, outcome: str
+    stack: Stack, write_pipeline: Any, value: float, ran: str, outcome: str
 ) -> None:
     handle = await start(stack, write_pipeline(GATE, "gate"), value=value)
     state = await handle.wait(timeout=120)
@@ -87,9 +87,7 @@ async def test_if_elif_else_on_a_metric(
     assert all(isinstance(e.data, StepSkipped) and e.data.reason == "condition" for e in skipped)
 
 
-async def test_exit_handler_after_success(
-    stack: LocalStack, calls: Path, write_pipeline: Any
-) -> None:
+async def test_exit_handler_after_success(stack: Stack, calls: Path, write_pipeline: Any) -> None:
     state = await run(stack, write_pipeline(GUARDED, "guarded"), log_dir=str(calls))
     assert state.status is RunStatus.SUCCEEDED, state.error
     assert state.steps["report"].parameters["output"] == "SUCCEEDED"
@@ -100,7 +98,7 @@ async def test_exit_handler_after_success(
 
 
 async def test_exit_handler_after_a_failure_and_failing_itself(
-    stack: LocalStack, calls: Path, write_pipeline: Any
+    stack: Stack, calls: Path, write_pipeline: Any
 ) -> None:
     loaded = write_pipeline(GUARDED, "guarded")
     state = await run(stack, loaded, fail=True, report_fails=True, log_dir=str(calls))
@@ -119,9 +117,7 @@ async def test_exit_handler_after_a_failure_and_failing_itself(
     assert "exit handler 'report' failed too: report broke" in state.error.message
 
 
-async def test_exit_handler_after_a_cancel(
-    stack: LocalStack, calls: Path, write_pipeline: Any
-) -> None:
+async def test_exit_handler_after_a_cancel(stack: Stack, calls: Path, write_pipeline: Any) -> None:
     handle = await start(stack, write_pipeline(GUARDED, "guarded"), sleep=60.0, log_dir=str(calls))
     await until(
         lambda: count_calls(calls, "work") > 0,
@@ -139,7 +135,7 @@ async def test_exit_handler_after_a_cancel(
 
 
 async def test_nested_loops_name_steps_and_store_paths_by_iteration(
-    stack: LocalStack, write_pipeline: Any
+    stack: Stack, write_pipeline: Any
 ) -> None:
     state = await run(stack, write_pipeline(NESTED, "nested"))
     assert state.status is RunStatus.SUCCEEDED, state.error

@@ -11,7 +11,7 @@ import pytest
 from runner.api import submit
 from runner.core import RunStatus, StepStatus
 from runner.dsl.loader import load_pipeline
-from runner.local import LocalStack
+from runner.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,7 +19,7 @@ FUNCTIONS = Path(__file__).resolve().parents[3] / "functions"
 
 
 async def test_the_sweep_example_trains_per_learning_rate_and_registers_the_best(
-    stack: LocalStack,
+    stack: Stack,
 ) -> None:
     loaded = load_pipeline(f"{FUNCTIONS / 'sweep.py'}:sweep")
     handle = await submit(
@@ -42,7 +42,7 @@ async def test_the_sweep_example_trains_per_learning_rate_and_registers_the_best
     assert state.steps["register"].parameters["output"] == f"sweep:{card['version']}"
 
 
-async def test_the_demo_skips_registration_below_the_accuracy_bar(stack: LocalStack) -> None:
+async def test_the_demo_skips_registration_below_the_accuracy_bar(stack: Stack) -> None:
     loaded = load_pipeline(f"{FUNCTIONS / 'demo.py'}:demo")
     handle = await submit(
         loaded.pipeline, {"min_accuracy": 1.01},

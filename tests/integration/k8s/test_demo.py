@@ -12,7 +12,7 @@ from runner.api import submit
 from runner.config import KubernetesSettings, Settings, StoreSettings
 from runner.core import RunStatus
 from runner.dsl.loader import load_pipeline
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.fixtures.s3 import S3Server
 from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster
 
@@ -30,7 +30,7 @@ async def s3_k8s_stack(
     s3_server: S3Server,
     s3_settings: StoreSettings,
     s3_store_uri: str,
-) -> AsyncIterator[LocalStack]:
+) -> AsyncIterator[Stack]:
     cluster.add_secret(
         "runner-credentials",
         {
@@ -44,12 +44,12 @@ async def s3_k8s_stack(
         storage=s3_settings.model_copy(update={"uri": s3_store_uri}),
         kubernetes=k8s_settings.model_copy(update={"credentials_secret": "runner-credentials"}),
     )
-    async with LocalStack(settings) as stack:
+    async with Stack(settings) as stack:
         yield stack
 
 
 async def test_the_demo_runs_as_jobs_with_a_gpu_request(
-    s3_k8s_stack: LocalStack, cluster: FakeCluster, s3_server: S3Server
+    s3_k8s_stack: Stack, cluster: FakeCluster, s3_server: S3Server
 ) -> None:
     loaded = load_pipeline(f"{DEMO}:demo")
     handle = await submit(

@@ -12,7 +12,7 @@ from runner.api import RunHandle, submit
 from runner.config import KubernetesSettings, NatsSettings, Settings
 from runner.core import RunStatus
 from runner.executors.kubernetes_manifest import job_name
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.integration.k8s.fake_kubelet import NAMESPACE, FakeCluster
 from tests.integration.k8s.pipelines import GATED
 from tests.waiting import until
@@ -31,7 +31,7 @@ async def test_a_restarted_controller_adopts_running_jobs(
         nats=NatsSettings(url=nats_url),
     )  # fmt: skip
     loaded = write_pipeline(GATED, "gated_pipeline")
-    async with LocalStack(settings, controller=True) as first:
+    async with Stack(settings, controller=True) as first:
         handle = await submit(
             loaded.pipeline, {"marks": str(marks)}, bus=first.bus, store=first.store,
             source_root=loaded.source_root,
@@ -52,7 +52,7 @@ async def test_a_restarted_controller_adopts_running_jobs(
     )
     cluster.lose_node(cluster.running_pod(c_job) or "")
 
-    async with LocalStack(settings, controller=True) as second:
+    async with Stack(settings, controller=True) as second:
         again = RunHandle(bus=second.bus, run_id=handle.run_id, pipeline=handle.pipeline)
         state = await again.wait(timeout=90)
     errors = {name: step.error for name, step in state.steps.items()}

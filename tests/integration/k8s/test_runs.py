@@ -1,7 +1,7 @@
 """Runs through the fake cluster with a real NATS and store: each way a pod can
 die without its step reporting surfaces as a clear ``step.failed``.
 
-The controller runs in-process (``LocalStack`` with ``executor=kubernetes``);
+The controller runs in-process (``Stack`` with ``executor=kubernetes``);
 the fake kubelet runs each Job's ``python -m runner.step`` as a local process.
 """
 
@@ -17,7 +17,7 @@ from runner.api import submit
 from runner.config import KubernetesSettings, Settings
 from runner.core import RunStatus
 from runner.executors.kubernetes_manifest import job_name
-from runner.local import LocalStack
+from runner.stack import Stack
 from runner.store.keys import log_key
 from tests.integration.k8s.fake_kubelet import FakeCluster
 from tests.integration.k8s.pipelines import FAULTS
@@ -27,14 +27,14 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-async def k8s_stack(tmp_path: Path, k8s_settings: KubernetesSettings) -> AsyncIterator[LocalStack]:
+async def k8s_stack(tmp_path: Path, k8s_settings: KubernetesSettings) -> AsyncIterator[Stack]:
     settings = Settings(home=tmp_path / "home", executor="kubernetes", kubernetes=k8s_settings)
-    async with LocalStack(settings) as stack:
+    async with Stack(settings) as stack:
         yield stack
 
 
 async def test_each_silent_death_is_reported_with_its_reason(
-    k8s_stack: LocalStack, cluster: FakeCluster, write_pipeline, tmp_path: Path
+    k8s_stack: Stack, cluster: FakeCluster, write_pipeline, tmp_path: Path
 ) -> None:
     marks = tmp_path / "marks"
     marks.mkdir()

@@ -24,9 +24,9 @@ from runner.lifecycle.lineage import ArtifactNode, LineageReader
 from runner.lifecycle.registry import PipelineRegistry, upload_pipeline
 from runner.lifecycle.scheduler import Scheduler
 from runner.lifecycle.schedules import Schedule, Schedules
-from runner.local import LocalStack
 from runner.records import RunRecord
 from runner.records.pipelines import PipelineRef
+from runner.stack import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +88,7 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     return Settings(home=tmp_path / "home", storage=storage)
 
 
-async def run_version(stack: LocalStack, record: PipelineRef, **params: Any) -> RunRecord:
+async def run_version(stack: Stack, record: PipelineRef, **params: Any) -> RunRecord:
     handle: RunHandle = await request_run(
         bus=stack.bus,
         pipeline=record.name,
@@ -120,7 +120,7 @@ def chain(node: ArtifactNode) -> list[str]:
 async def test_versions_runs_compare_and_lineage(
     settings: Settings, edit: Callable[[str], LoadedPipeline], tmp_path: Path
 ) -> None:
-    async with LocalStack(settings) as stack:
+    async with Stack(settings) as stack:
         v1, _ = await upload_pipeline(stack.store, edit("v1"), version="v1")
         v2, _ = await upload_pipeline(stack.store, edit("v2"), version="v2")  # disk is now v2
         registry = PipelineRegistry(stack.store)
@@ -189,7 +189,7 @@ async def test_a_schedule_fires_on_time_once_across_a_controller_restart(
     settings = Settings(home=tmp_path / "home")
     start = datetime(2026, 11, 2, 9, 58, tzinfo=UTC)
     clock = Clock(start)
-    async with LocalStack(settings) as stack:
+    async with Stack(settings) as stack:
         record, _ = await upload_pipeline(stack.store, edit("v1"), version="v1")
         await Schedules(stack.bus).add(
             Schedule(
@@ -227,7 +227,7 @@ async def test_a_schedule_fires_on_time_once_across_a_controller_restart(
             await crashed.run_once()
 
     # The controller restarts (a new stack on the same home: same NATS data, same store).
-    async with LocalStack(settings) as stack:
+    async with Stack(settings) as stack:
         clock.now = start + timedelta(hours=1, minutes=5)  # 11:03: the 11:00 tick is due
         restarted = Scheduler(stack.bus, clock=clock)
         assert await restarted.run_once() == ["hourly-20261102-1100"]

@@ -10,7 +10,7 @@ import pytest
 
 from runner.config import Settings
 from runner.dsl.loader import LoadedPipeline, load_pipeline
-from runner.local import LocalStack
+from runner.stack import Stack
 
 _counter = itertools.count()
 
@@ -48,7 +48,7 @@ def write_pipeline(tmp_path: Path) -> Callable[[str, str], LoadedPipeline]:
 
 
 @pytest.fixture
-async def stack(tmp_path: Path) -> AsyncIterator[LocalStack]:
+async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
     settings = Settings(home=tmp_path / "home")
-    async with LocalStack(settings) as local:
+    async with Stack(settings) as local:
         yield local

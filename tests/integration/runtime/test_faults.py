@@ -11,7 +11,7 @@ import pytest
 from runner.api import submit
 from runner.core import RunStatus, StepStatus
 from runner.events.kinds import EventKind
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.integration.runtime.conftest import count_calls
 from tests.integration.runtime.pipelines import ETL, FAULTS
 from tests.waiting import until
@@ -19,7 +19,7 @@ from tests.waiting import until
 pytestmark = pytest.mark.integration
 
 
-async def start(stack: LocalStack, loaded, calls: Path, **params):  # type: ignore[no-untyped-def]
+async def start(stack: Stack, loaded, calls: Path, **params):  # type: ignore[no-untyped-def]
     return await submit(
         loaded.pipeline,
         {"log_dir": str(calls), **params},
@@ -30,7 +30,7 @@ async def start(stack: LocalStack, loaded, calls: Path, **params):  # type: igno
 
 
 async def test_failure_skips_downstream_and_keeps_independent_branches(
-    stack: LocalStack, calls: Path, write_pipeline
+    stack: Stack, calls: Path, write_pipeline
 ) -> None:
     handle = await start(stack, write_pipeline(FAULTS, "failing"), calls)
     state = await handle.wait(timeout=120)
@@ -48,9 +48,7 @@ async def test_failure_skips_downstream_and_keeps_independent_branches(
     assert state.error.step == "boom"
 
 
-async def test_retry_with_backoff_then_success(
-    stack: LocalStack, calls: Path, write_pipeline
-) -> None:
+async def test_retry_with_backoff_then_success(stack: Stack, calls: Path, write_pipeline) -> None:
     handle = await start(stack, write_pipeline(FAULTS, "retrying"), calls)
     state = await handle.wait(timeout=120)
     assert state.status is RunStatus.SUCCEEDED
@@ -76,7 +74,7 @@ async def _events_until_end(handle):  # type: ignore[no-untyped-def]
 
 
 async def test_step_killed_by_sigkill_is_reported(
-    stack: LocalStack, calls: Path, write_pipeline
+    stack: Stack, calls: Path, write_pipeline
 ) -> None:
     handle = await start(stack, write_pipeline(FAULTS, "killed"), calls)
     state = await handle.wait(timeout=120)
@@ -87,7 +85,7 @@ async def test_step_killed_by_sigkill_is_reported(
     assert error.signal == 9
 
 
-async def test_timeout_kills_the_step(stack: LocalStack, calls: Path, write_pipeline) -> None:
+async def test_timeout_kills_the_step(stack: Stack, calls: Path, write_pipeline) -> None:
     handle = await start(stack, write_pipeline(FAULTS, "timed"), calls)
     state = await handle.wait(timeout=120)
     assert state.status is RunStatus.FAILED
@@ -99,7 +97,7 @@ async def test_timeout_kills_the_step(stack: LocalStack, calls: Path, write_pipe
     assert not _alive(json.loads(pid_file.read_text())["pid"])
 
 
-async def test_cancel_stops_running_steps(stack: LocalStack, calls: Path, write_pipeline) -> None:
+async def test_cancel_stops_running_steps(stack: Stack, calls: Path, write_pipeline) -> None:
     handle = await start(stack, write_pipeline(FAULTS, "slow"), calls, seconds=60.0)
     await until(lambda: count_calls(calls, "sleepy") > 0, "the step to start", timeout=60)
     await handle.cancel()
@@ -113,7 +111,7 @@ async def test_cancel_stops_running_steps(stack: LocalStack, calls: Path, write_
 
 
 async def test_malformed_messages_are_dead_lettered_and_runs_go_on(
-    stack: LocalStack, calls: Path, write_pipeline
+    stack: Stack, calls: Path, write_pipeline
 ) -> None:
     assert stack.controller is not None
     bad = [
@@ -173,7 +171,7 @@ def echo_pipeline(text: str = ""):
 
 
 async def test_values_that_look_like_code_or_templates_are_only_data(
-    stack: LocalStack, tmp_path: Path, write_pipeline
+    stack: Stack, tmp_path: Path, write_pipeline
 ) -> None:
     planted = tmp_path / "pwned"
     text = (

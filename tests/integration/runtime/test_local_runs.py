@@ -11,7 +11,7 @@ import pytest
 from runner.api import submit
 from runner.config import Settings
 from runner.core import RunStatus, StepStatus
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.integration.runtime.conftest import count_calls
 from tests.integration.runtime.pipelines import ETL
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 STEPS = ("make", "square", "total", "stats", "report")
 
 
-async def run_etl(stack: LocalStack, loaded, calls: Path, n: int = 10):  # type: ignore[no-untyped-def]
+async def run_etl(stack: Stack, loaded, calls: Path, n: int = 10):  # type: ignore[no-untyped-def]
     handle = await submit(
         loaded.pipeline,
         {"n": n, "log_dir": str(calls)},
@@ -32,7 +32,7 @@ async def run_etl(stack: LocalStack, loaded, calls: Path, n: int = 10):  # type:
 
 
 async def test_pipeline_runs_then_is_cached_then_reruns_only_what_changed(
-    stack: LocalStack, calls: Path, write_pipeline
+    stack: Stack, calls: Path, write_pipeline
 ) -> None:
     assert stack.executor is not None
     first = await run_etl(stack, write_pipeline(ETL, "etl"), calls)
@@ -68,7 +68,7 @@ async def test_pipeline_runs_then_is_cached_then_reruns_only_what_changed(
 
 
 async def test_a_different_parameter_misses_the_cache(
-    stack: LocalStack, calls: Path, write_pipeline
+    stack: Stack, calls: Path, write_pipeline
 ) -> None:
     loaded = write_pipeline(ETL, "etl")
     await run_etl(stack, loaded, calls, n=3)
@@ -79,7 +79,7 @@ async def test_a_different_parameter_misses_the_cache(
 
 
 async def test_corrupt_manifest_and_missing_output_are_misses(
-    stack: LocalStack, calls: Path, write_pipeline
+    stack: Stack, calls: Path, write_pipeline
 ) -> None:
     loaded = write_pipeline(ETL, "etl")
     first = await run_etl(stack, loaded, calls)
@@ -103,15 +103,15 @@ async def test_corrupt_manifest_and_missing_output_are_misses(
 
 
 @pytest.fixture
-async def s3_stack(tmp_path: Path, s3_store_uri: str, s3_settings) -> AsyncIterator[LocalStack]:  # type: ignore[no-untyped-def]
+async def s3_stack(tmp_path: Path, s3_store_uri: str, s3_settings) -> AsyncIterator[Stack]:  # type: ignore[no-untyped-def]
     storage = s3_settings.model_copy(update={"uri": s3_store_uri})
     settings = Settings(home=tmp_path / "home", storage=storage)
-    async with LocalStack(settings) as local:
+    async with Stack(settings) as local:
         yield local
 
 
 async def test_pipeline_on_s3_store_then_fully_cached(
-    s3_stack: LocalStack, calls: Path, write_pipeline
+    s3_stack: Stack, calls: Path, write_pipeline
 ) -> None:
     assert s3_stack.store.uri.startswith("s3://")
     assert s3_stack.executor is not None

@@ -27,8 +27,8 @@ from runner.events.codec import encode
 from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import RunRequested, StepFailed, StepSucceeded
-from runner.local import LocalStack
 from runner.process_identity import ProcessIdentity, boot_id
+from runner.stack import Stack
 from runner.store.base import ArtifactStore
 from runner.store.factory import open_store
 from tests.fixtures.controllers import start_controller
@@ -192,7 +192,7 @@ async def test_sigterm_of_the_controller_mid_step_then_restart_succeeds(
 
 
 async def test_a_forged_report_is_rejected_and_the_real_one_wins(
-    stack: LocalStack, write_pipeline, calls: Path
+    stack: Stack, write_pipeline, calls: Path
 ) -> None:
     assert stack.controller is not None
     loaded = write_pipeline(CHAIN, "chain")
@@ -230,7 +230,7 @@ async def test_a_forged_report_is_rejected_and_the_real_one_wins(
     assert stack.controller.stats.dead_lettered - before == len(fakes)
 
 
-async def test_a_run_whose_spec_cannot_be_loaded_is_recorded_as_failed(stack: LocalStack) -> None:
+async def test_a_run_whose_spec_cannot_be_loaded_is_recorded_as_failed(stack: Stack) -> None:
     assert stack.controller is not None
     before = stack.controller.stats.dead_lettered
     missing = stack.store.uri.rstrip("/") + "/pipelines/ghost/" + "0" * 64 + ".json"

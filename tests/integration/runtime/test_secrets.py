@@ -26,8 +26,8 @@ from runner.api import submit
 from runner.bus import EmbeddedNats
 from runner.config import NatsSettings, Settings
 from runner.core import RunStatus, StepStatus
-from runner.local import LocalStack
 from runner.records.states import decode_state
+from runner.stack import Stack
 from tests.e2e.conftest import Result, Workspace, clean_env
 from tests.e2e.pipelines import SMALL
 from tests.fixtures.nats import run_in_thread
@@ -71,7 +71,7 @@ async def secured(
     s3_store_uri: str,
     s3_settings,  # type: ignore[no-untyped-def]
     monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[LocalStack]:
+) -> AsyncIterator[Stack]:
     for name in list(os.environ):
         if name.startswith(("RUNNER_NATS_", "NATS_")):
             monkeypatch.delenv(name)
@@ -84,7 +84,7 @@ async def secured(
         nats=NatsSettings(),
         storage=s3_settings.model_copy(update={"uri": s3_store_uri}),
     )
-    async with LocalStack(settings, controller=True) as stack:
+    async with Stack(settings, controller=True) as stack:
         yield stack
 
 
@@ -125,7 +125,7 @@ def _mode(path: Path) -> int:
 
 
 async def test_no_credential_is_written_anywhere(
-    secured: LocalStack,
+    secured: Stack,
     secured_server: str,
     tmp_path: Path,
     write_pipeline,  # type: ignore[no-untyped-def]

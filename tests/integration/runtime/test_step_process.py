@@ -15,7 +15,7 @@ import pytest
 
 from runner.api import submit
 from runner.core import RunStatus, StepStatus
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.integration.runtime.conftest import count_calls
 from tests.waiting import until
 
@@ -92,7 +92,7 @@ def exiting():
 """
 
 
-async def start(stack: LocalStack, loaded, **params):  # type: ignore[no-untyped-def]
+async def start(stack: Stack, loaded, **params):  # type: ignore[no-untyped-def]
     return await submit(
         loaded.pipeline,
         params,
@@ -102,7 +102,7 @@ async def start(stack: LocalStack, loaded, **params):  # type: ignore[no-untyped
     )
 
 
-async def _marker(stack: LocalStack, run_id: str, step: str) -> str:
+async def _marker(stack: Stack, run_id: str, step: str) -> str:
     """The attempt's ``reported`` marker. The step writes it right after its report
     is published, so the run may be seen to end a moment before it exists."""
     path = stack.settings.home / "executions" / run_id / step / "1" / "reported"
@@ -111,7 +111,7 @@ async def _marker(stack: LocalStack, run_id: str, step: str) -> str:
 
 
 async def test_a_component_runs_on_the_main_thread_and_installs_signal_handlers(
-    stack: LocalStack, write_pipeline
+    stack: Stack, write_pipeline
 ) -> None:
     handle = await start(stack, write_pipeline(PIPELINES, "signals"))
     state = await handle.wait(timeout=120)
@@ -122,7 +122,7 @@ async def test_a_component_runs_on_the_main_thread_and_installs_signal_handlers(
 
 
 async def test_a_sigterm_handler_saves_a_checkpoint_when_the_step_is_cancelled(
-    stack: LocalStack, calls: Path, write_pipeline
+    stack: Stack, calls: Path, write_pipeline
 ) -> None:
     handle = await start(stack, write_pipeline(PIPELINES, "checkpoint"), log_dir=str(calls))
     await until(lambda: count_calls(calls, "checkpointing") > 0, "the step to start", timeout=60)
@@ -141,7 +141,7 @@ async def test_a_sigterm_handler_saves_a_checkpoint_when_the_step_is_cancelled(
 
 
 async def test_sys_exit_and_keyboard_interrupt_in_a_component_are_reported_failures(
-    stack: LocalStack, write_pipeline
+    stack: Stack, write_pipeline
 ) -> None:
     handle = await start(stack, write_pipeline(PIPELINES, "exiting"))
     state = await handle.wait(timeout=120)

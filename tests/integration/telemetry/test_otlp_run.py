@@ -1,6 +1,6 @@
 """A real run exported over OTLP/HTTP: one trace, the right tree, the attributes.
 
-The controller runs in-process (:class:`~runner.local.LocalStack`), the
+The controller runs in-process (:class:`~runner.stack.Stack`), the
 steps as real ``python -m runner.step`` processes; all of them export to an
 in-test OTLP receiver that decodes protobuf with ``opentelemetry-proto``.
 """
@@ -17,7 +17,7 @@ from runner.api import submit
 from runner.config import Settings
 from runner.core import RunStatus
 from runner.dsl.loader import LoadedPipeline
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.integration.telemetry.conftest import TRACED
 from tests.integration.telemetry.receiver import (
     OtlpReceiver,
@@ -47,7 +47,7 @@ async def test_a_run_is_one_trace_across_the_controller_and_every_step(
 ) -> None:
     loaded = write_pipeline(TRACED, "traced")
     params = {"marker": str(tmp_path / "marker")}
-    async with LocalStack(Settings(home=tmp_path / "home")) as stack:
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
         runs = []
         for _ in range(2):  # the second run: make and total are cache hits
             handle = await submit(
@@ -153,7 +153,7 @@ async def test_an_unreachable_collector_does_not_fail_the_run(
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "2")
     monkeypatch.setenv("RUNNER_TRACE_FLUSH_TIMEOUT", "1")
     loaded = write_pipeline(ONE_STEP, "lonely")
-    async with LocalStack(Settings(home=tmp_path / "home")) as stack:
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
         handle = await submit(
             loaded.pipeline, {}, bus=stack.bus, store=stack.store, source_root=loaded.source_root
         )

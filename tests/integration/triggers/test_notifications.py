@@ -15,7 +15,7 @@ from runner.api import RunHandle
 from runner.bus import DEAD_LETTER_REASON_HEADER, DEAD_LETTER_SUBJECT_HEADER, NatsBus
 from runner.config import Settings
 from runner.core import RunStatus
-from runner.local import LocalStack
+from runner.stack import Stack
 from runner.triggers import (
     NOTIFICATION_DEAD_LETTERS,
     NatsSource,
@@ -59,13 +59,13 @@ def write_pipeline(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-async def local(tmp_path: Path) -> AsyncIterator[LocalStack]:
-    async with LocalStack(Settings(home=tmp_path / "home")) as stack:
+async def local(tmp_path: Path) -> AsyncIterator[Stack]:
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
         yield stack
 
 
 async def test_fixture_notification_runs_the_pipeline_once_even_after_a_restart(
-    local: LocalStack, tmp_path: Path
+    local: Stack, tmp_path: Path
 ) -> None:
     assert isinstance(local.bus, NatsBus)
     bus = local.bus

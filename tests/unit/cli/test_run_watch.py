@@ -10,7 +10,7 @@ import pytest
 
 from runner.cli import run
 from runner.errors import RunnerError
-from runner.local import LocalStack
+from runner.stack import Stack
 from tests.waiting import until
 
 
@@ -34,7 +34,7 @@ async def checked(stack: FakeStack, times: int) -> None:
 async def test_a_dead_controller_ends_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(run, "CONTROLLER_POLL_SECONDS", 0.01)
     stack = FakeStack(controller=object())
-    watch = asyncio.create_task(run._watch_controller(cast(LocalStack, stack)))
+    watch = asyncio.create_task(run._watch_controller(cast(Stack, stack)))
     await checked(stack, 3)  # it polled a live controller three times and kept waiting
     assert not watch.done()
     stack.running = False
@@ -44,7 +44,7 @@ async def test_a_dead_controller_ends_the_wait(monkeypatch: pytest.MonkeyPatch) 
 
 async def test_no_in_process_controller_nothing_to_watch() -> None:
     stack = FakeStack(None)
-    watch = asyncio.create_task(run._watch_controller(cast(LocalStack, stack)))
+    watch = asyncio.create_task(run._watch_controller(cast(Stack, stack)))
     for _ in range(20):  # it waits forever without polling: let it run a while
         await asyncio.sleep(0)
     assert stack.checks == 0

@@ -1,11 +1,14 @@
-"""The embedded default: everything a run needs on one machine, no config.
+"""The stack of one runner process: the bus, the store and, when this process
+drives runs, the controller with its executor.
 
-``LocalStack`` starts (or finds) a private ``nats-server`` with JetStream under
-``<home>/nats``, opens the store (``<home>/store`` unless configured), and —
-when it started that private server itself (no ``runner up`` stack serves
-this home, no external NATS is configured) — runs a local executor and an
-in-process controller until it is closed. History
-(events, run states, cache, artifacts) persists across invocations.
+:class:`Stack` connects to NATS (``--nats``/``NATS_URL``), or finds the
+embedded ``nats-server`` a ``runner up`` runs for the home, or starts a
+private one under ``<home>/nats``; it opens the store (``<home>/store``
+unless configured), and runs a controller with the local executor (or the
+Kubernetes executor: ``runner controller`` in a cluster) when asked to, or
+by default when it started that private server itself — nobody else is
+there to drive the run. History (events, run states, cache, artifacts)
+persists across invocations.
 
 A server it started is supervised: if it dies it is started again on the
 same port (clients reconnect by themselves); a server left by a killed
@@ -48,7 +51,7 @@ RESTART_WAIT_SECONDS = 20.0
 """How long a command waits for another process's embedded server to come back."""
 
 
-class LocalStack:
+class Stack:
     """An async context manager holding the bus, the store and (maybe) a controller."""
 
     def __init__(self, settings: Settings | None = None, *, controller: bool | None = None) -> None:
@@ -66,12 +69,12 @@ class LocalStack:
 
     @property
     def bus(self) -> Bus:
-        assert self._bus is not None, "use LocalStack as an async context manager"
+        assert self._bus is not None, "use Stack as an async context manager"
         return self._bus
 
     @property
     def store(self) -> ArtifactStore:
-        assert self._store is not None, "use LocalStack as an async context manager"
+        assert self._store is not None, "use Stack as an async context manager"
         return self._store
 
     @property
@@ -93,7 +96,7 @@ class LocalStack:
         server_lost = supervisor is not None and supervisor.done()
         return task is not None and not task.done() and not server_lost
 
-    async def __aenter__(self) -> LocalStack:
+    async def __aenter__(self) -> Stack:
         try:
             await self._start()
         except BaseException:
