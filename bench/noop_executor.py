@@ -43,15 +43,7 @@ class NoopExecutor:
         self._queue.put_nowait(request)
         return launch_id
 
-    async def stop(
-        self,
-        run_id: str,
-        step: str,
-        attempt: int,
-        launch_id: str | None,
-        *,
-        pipeline: str | None = None,
-    ) -> None:
+    async def stop(self, attempt: AttemptInfo) -> None:
         """Nothing runs, so nothing to stop."""
 
     async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:

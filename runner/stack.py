@@ -22,7 +22,6 @@ import contextlib
 import logging
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from runner.bus import EmbeddedNats, connect, discover
@@ -104,12 +103,7 @@ class Stack:
             raise
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def _start(self) -> None:

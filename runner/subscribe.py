@@ -23,7 +23,6 @@ this module loads no NATS client: ``import runner`` stays light.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Literal
 
 from runner.errors import ConfigError
@@ -102,12 +101,7 @@ class Subscription:
         await self._open()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:

@@ -17,7 +17,7 @@ from runner.events.auth import ReportKeys
 from runner.events.envelope import Event, make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, StepCached, StepFailed, StepLaunched
-from runner.executors.base import Executor
+from runner.executors.base import AttemptInfo, Executor
 from runner.privacy import redact_url
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
@@ -64,8 +64,8 @@ class Effects:
             await self._launch(action, state, plan)
         elif isinstance(action, StopStep):
             await self.executor.stop(
-                action.run_id, action.step, action.attempt, action.launch_id,
-                pipeline=action.pipeline,
+                AttemptInfo(run_id=action.run_id, pipeline=action.pipeline, step=action.step,
+                            attempt=action.attempt, launch_id=action.launch_id)
             )  # fmt: skip
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"unknown action {action!r}")

@@ -22,7 +22,6 @@ ended.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from runner.dsl.conditions import ConditionExpr
@@ -101,12 +100,7 @@ class _Branch(_Block):
     def _condition(self, builder: PipelineBuilder) -> ConditionExpr:
         raise NotImplementedError
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if self._close(exc_type) and self.keyword != "Else()":
             assert self.builder is not None
             self.builder.remember_branch(self.chain)
@@ -214,11 +208,6 @@ class ExitHandler(_Block):
         task.exit_handler = True
         builder.open_group(self)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         if self._close(exc_type):
             self.exit_task.guarded = list(self.tasks)

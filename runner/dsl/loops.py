@@ -15,7 +15,6 @@ Loops nest: the inner loop's steps are ``train[i,j]``.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from runner.dsl.conditions import ConditionExpr
@@ -90,12 +89,7 @@ class ParallelFor:
         builder.open_loop(self)
         return LoopItem(self)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
         assert self.builder is not None
         self.builder.close_group(self)
         if exc_type is None and not self.tasks:

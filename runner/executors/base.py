@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from runner.events.envelope import Event
+from runner.events.envelope import Event, make_event
+from runner.events.kinds import EventKind
+from runner.events.models import StepFailed, StepPending
 from runner.step.request import StepRequest
 
 Publish = Callable[[Event], Awaitable[None]]
@@ -32,9 +35,29 @@ class AttemptInfo:
     traceparent: str | None = None
     tracestate: str | None = None
 
+    @classmethod
+    def of(cls, request: StepRequest, launch_id: str | None = None) -> AttemptInfo:
+        """The attempt ``request`` starts."""
+        return cls(
+            run_id=request.run_id, pipeline=request.pipeline, step=request.step,
+            attempt=request.attempt, launch_id=launch_id, traceparent=request.traceparent,
+            tracestate=request.tracestate,
+        )  # fmt: skip
+
     @property
     def key(self) -> str:
         return f"{self.run_id}/{self.step}/{self.attempt}"
+
+    def event(
+        self, kind: EventKind, data: StepFailed | StepPending, *, component: str,
+        time: datetime, id: str | None = None,
+    ) -> Event:  # fmt: skip
+        """An event an executor publishes about this attempt (in its trace)."""
+        return make_event(
+            kind, run_id=self.run_id, pipeline=self.pipeline, step=self.step,
+            attempt=self.attempt, id=id, component=component, time=time, data=data,
+            traceparent=self.traceparent, tracestate=self.tracestate,
+        )  # fmt: skip
 
 
 LOST_REASON = "Lost"
@@ -52,18 +75,10 @@ class Executor(Protocol):
         launch id. Must return quickly: waiting is the executor's own business."""
         ...
 
-    async def stop(
-        self,
-        run_id: str,
-        step: str,
-        attempt: int,
-        launch_id: str | None,
-        *,
-        pipeline: str | None = None,
-    ) -> None:
-        """Stop the attempt; the executor then reports it as failed (Cancelled) —
-        at once when it no longer runs (``pipeline`` names the run's pipeline for
-        that report; without it such an attempt is left alone)."""
+    async def stop(self, attempt: AttemptInfo) -> None:
+        """Stop the attempt; the executor then reports it as failed (Cancelled),
+        at once when it no longer runs. ``attempt.launch_id`` is None when the
+        launch was not confirmed: the executor finds it by run, step and attempt."""
         ...
 
     async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:

@@ -32,14 +32,12 @@ from typing import Any
 from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
 from runner.events.auth import ReportKeys
-from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, StepFailed, StepPending
 from runner.executors.base import LOST_REASON, AttemptInfo, Publish
 from runner.executors.kubernetes_client import JobsApi, api_client
 from runner.executors.kubernetes_manifest import (
     SELECTOR,
-    AttemptRef,
     attempt_of,
     build_job,
     job_name,
@@ -69,7 +67,7 @@ reported lost (a Job created a moment ago may not be listed yet)."""
 
 @dataclass
 class _Attempt:
-    ref: AttemptRef
+    ref: AttemptInfo
     job: str
     done: bool = False
     """Its outcome is known (reported by the step or by us): report nothing more."""
@@ -183,28 +181,18 @@ class KubernetesExecutor:
         self._attempts.setdefault(name, _Attempt(ref=ref, job=name))
         return str(name)
 
-    async def stop(
-        self,
-        run_id: str,
-        step: str,
-        attempt: int,
-        launch_id: str | None,
-        *,
-        pipeline: str | None = None,
-    ) -> None:
+    async def stop(self, attempt: AttemptInfo) -> None:
         await self.start()
-        name = launch_id or job_name(run_id, step, attempt)
+        step = attempt.step
+        name = attempt.launch_id or job_name(attempt.run_id, step, attempt.attempt)
         current = self._attempts.get(name)
         if current is None:
             job = await self.api.read_job(name)
             ref = attempt_of(job) if job is not None else None
             if ref is None:
-                if pipeline is None:
-                    return
                 # Never started, or already gone: nothing runs, so the cancel is done.
-                gone = AttemptRef(run_id=run_id, pipeline=pipeline, step=step, attempt=attempt)
                 await self._report(
-                    _Attempt(ref=gone, job=name, done=True),
+                    _Attempt(ref=attempt, job=name, done=True),
                     ErrorInfo(reason="Cancelled",
                               message=f"step '{step}' was cancelled (its Job {name} was gone)"),
                 )  # fmt: skip
@@ -243,10 +231,7 @@ class KubernetesExecutor:
                 await self._on_job("ADDED", job)
                 continue
             del self._missing[name]
-            ref = AttemptRef(run_id=info.run_id, pipeline=info.pipeline, step=info.step,
-                             attempt=info.attempt, traceparent=info.traceparent,
-                             tracestate=info.tracestate)  # fmt: skip
-            current = _Attempt(ref=ref, job=name, done=True)
+            current = _Attempt(ref=info, job=name, done=True)
             log.warning("attempt %s: its Job %s is gone and it never reported", info.key, name)
             await self._report(
                 current,
@@ -376,20 +361,14 @@ class KubernetesExecutor:
     async def _report_pending(self, current: _Attempt, what: Pending) -> None:
         """``step.pending`` once per reason: subscribers see why nothing runs yet."""
         ref = current.ref
-        event = make_event(
+        event = ref.event(
             EventKind.STEP_PENDING,
-            run_id=ref.run_id,
-            pipeline=ref.pipeline,
-            step=ref.step,
-            attempt=ref.attempt,
-            id=f"{ref.run_id}/{ref.step}/{ref.attempt}/step.pending/{what.reason}",
-            component="executor/kubernetes",
-            time=self.clock(),
-            data=StepPending(
+            StepPending(
                 attempt=ref.attempt, reason=what.reason, message=what.message, since=what.since
             ),
-            traceparent=ref.traceparent,
-            tracestate=ref.tracestate,
+            id=f"{ref.key}/step.pending/{what.reason}",
+            component="executor/kubernetes",
+            time=self.clock(),
         )
         try:
             await self.publish(event)
@@ -398,17 +377,11 @@ class KubernetesExecutor:
 
     async def _report(self, current: _Attempt, error: ErrorInfo) -> None:
         ref = current.ref
-        event = make_event(
+        event = ref.event(
             EventKind.STEP_FAILED,
-            run_id=ref.run_id,
-            pipeline=ref.pipeline,
-            step=ref.step,
-            attempt=ref.attempt,
+            StepFailed(attempt=ref.attempt, error=error.model_copy(update={"step": ref.step})),
             component="executor/kubernetes",
             time=self.clock(),
-            data=StepFailed(attempt=ref.attempt, error=error.model_copy(update={"step": ref.step})),
-            traceparent=ref.traceparent,
-            tracestate=ref.tracestate,
         )
         try:
             await self.publish(event)
@@ -416,7 +389,7 @@ class KubernetesExecutor:
             log.exception("could not report the failure of Job %s", current.job)
             current.done = False
 
-    async def _adopt(self, name: str, ref: AttemptRef) -> None:
+    async def _adopt(self, name: str, ref: AttemptInfo) -> None:
         existing = await self.api.read_job(name)
         found = attempt_of(existing) if existing is not None else None
         if found is not None and (found.run_id, found.step, found.attempt) != (
@@ -429,7 +402,7 @@ class KubernetesExecutor:
             )
         self.adopted += 1
 
-    async def _upload_log(self, ref: AttemptRef, text: str) -> None:
+    async def _upload_log(self, ref: AttemptInfo, text: str) -> None:
         if self.store is None:
             return
         try:

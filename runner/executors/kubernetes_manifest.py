@@ -19,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 from runner.config import KubernetesSettings
 from runner.errors import ExecutorError
 from runner.events.auth import TOKEN_ENV
+from runner.executors.base import AttemptInfo
 from runner.privacy import redact_url
 from runner.spec.models import Toleration
 from runner.step.request import REQUEST_ENV, StepRequest
@@ -54,18 +54,6 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
-@dataclass(frozen=True)
-class AttemptRef:
-    """Which attempt a Job runs, read back from its annotations."""
-
-    run_id: str
-    pipeline: str
-    step: str
-    attempt: int
-    traceparent: str | None = None
-    tracestate: str | None = None
-
-
 def job_name(run_id: str, step: str, attempt: int) -> str:
     """The attempt's Job name: a DNS-1123 label of at most 63 characters.
 
@@ -93,11 +81,11 @@ def label_value(value: str) -> str:
     return f"{head}-{digest}" if head else digest
 
 
-def attempt_of(obj: dict[str, Any]) -> AttemptRef | None:
+def attempt_of(obj: dict[str, Any]) -> AttemptInfo | None:
     """The attempt a Job or pod (raw API dict) belongs to, or None if not ours."""
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
     try:
-        return AttemptRef(
+        return AttemptInfo(
             run_id=annotations[ANNOTATION_PREFIX + "run"],
             pipeline=annotations[ANNOTATION_PREFIX + "pipeline"],
             step=annotations[ANNOTATION_PREFIX + "step"],

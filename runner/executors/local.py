@@ -33,7 +33,6 @@ from typing import Any
 from runner.config import LocalExecutorSettings
 from runner.errors import ExecutorError
 from runner.events.auth import TOKEN_ENV, ReportKeys
-from runner.events.envelope import make_event
 from runner.events.kinds import EventKind
 from runner.events.models import ErrorInfo, StepFailed
 from runner.executors import local_attempts as files
@@ -132,16 +131,8 @@ class LocalExecutor:
         self._spawn(self._supervise(attempt), f"local-step:{launch_id}")
         return launch_id
 
-    async def stop(
-        self,
-        run_id: str,
-        step: str,
-        attempt: int,
-        launch_id: str | None,
-        *,
-        pipeline: str | None = None,
-    ) -> None:
-        key = f"{run_id}/{step}/{attempt}"
+    async def stop(self, attempt: AttemptInfo) -> None:
+        key = attempt.key
         current = self._attempts.get(key)
         if current is not None:
             current.stop_reason = "Cancelled"
@@ -149,7 +140,7 @@ class LocalExecutor:
                 await _terminate(current.process.pid)
             return
         self._cancelled.add(key)
-        state_dir = self._dir(run_id, step, attempt)
+        state_dir = self._dir(attempt.run_id, attempt.step, attempt.attempt)
         identity = files.read_identity(state_dir)
         if files.verified(identity):
             assert identity is not None
@@ -161,15 +152,11 @@ class LocalExecutor:
                 key,
             )
         # Whatever ran is gone now (or is watched): the watch reports it as cancelled.
-        pipeline = pipeline or _pipeline_of(state_dir)
-        if pipeline is None:
-            return  # nothing is known of it: nothing runs here
-        info = AttemptInfo(run_id=run_id, pipeline=pipeline, step=step, attempt=attempt,
-                           launch_id=launch_id)  # fmt: skip
         if not state_dir.is_dir():
-            await self._report_failure(info, _cancelled(step, "it had not started"), None)
+            error = _cancelled(attempt.step, "it had not started")
+            await self._report_failure(attempt, error, None)
             return
-        self._watch(info, state_dir)
+        self._watch(attempt, state_dir)
 
     async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:
         for info in attempts:
@@ -373,17 +360,11 @@ class LocalExecutor:
     ) -> None:
         """Publish ``step.failed``, retrying while the bus is unreachable."""
         error = error.model_copy(update={"step": info.step})
-        event = make_event(
+        event = info.event(
             EventKind.STEP_FAILED,
-            run_id=info.run_id,
-            pipeline=info.pipeline,
-            step=info.step,
-            attempt=info.attempt,
+            StepFailed(attempt=info.attempt, error=error, duration_seconds=duration),
             component="executor/local",
             time=datetime.now(UTC),
-            data=StepFailed(attempt=info.attempt, error=error, duration_seconds=duration),
-            traceparent=info.traceparent,
-            tracestate=info.tracestate,
         )
         deadline = time.monotonic() + REPORT_DEADLINE_SECONDS
         delay = 0.2
@@ -408,29 +389,13 @@ def _launch_id(req: StepRequest) -> str:
 
 
 def _info(req: StepRequest) -> AttemptInfo:
-    return AttemptInfo(
-        run_id=req.run_id,
-        pipeline=req.pipeline,
-        step=req.step,
-        attempt=req.attempt,
-        launch_id=_launch_id(req),
-        traceparent=req.traceparent,
-        tracestate=req.tracestate,
-    )
+    return AttemptInfo.of(req, launch_id=_launch_id(req))
 
 
 def _mark_reported(state_dir: Path) -> None:
     """Its outcome is published (by us): a later reconcile must not report it again."""
     with contextlib.suppress(OSError):
         files.write_private(state_dir / REPORTED_MARKER, "failed")
-
-
-def _pipeline_of(state_dir: Path) -> str | None:
-    """The pipeline an attempt belongs to, from its request file (for reports)."""
-    try:
-        return StepRequest.read(state_dir / files.REQUEST).pipeline
-    except (OSError, ValueError):
-        return None
 
 
 def _stopped(attempt: _Attempt, when: str) -> ErrorInfo:

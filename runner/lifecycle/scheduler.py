@@ -24,7 +24,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from types import TracebackType
 
 from runner.bus.base import Bus
 from runner.errors import ConflictError, RunnerError
@@ -74,12 +73,7 @@ class Scheduler:
         self._task = asyncio.create_task(self.run(), name="scheduler")
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await stop_task(self._task)
         self._task = None
 

@@ -26,7 +26,6 @@ import contextvars
 import logging
 import threading
 from collections.abc import Coroutine
-from types import TracebackType
 from typing import Any, TypeVar
 
 __all__ = ["IoLoop"]
@@ -60,12 +59,7 @@ class IoLoop:
                 raise RuntimeError(f"the step's I/O loop did not start: {self._failure!r}")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -170,18 +170,16 @@ async def test_stop_deletes_the_job_and_reports_cancelled(executors, cluster: Fa
     executor, published = await executors(pending_timeout_seconds=600)
     request = make_request(**UNSCHEDULABLE)
     name = await executor.launch(request)
-    await executor.stop(request.run_id, request.step, 1, name)
+    await executor.stop(AttemptInfo.of(request, launch_id=name))
     assert cluster.api.get("jobs", NAMESPACE, name) is None
     assert cluster.api.items("pods", NAMESPACE) == []
     [failed] = failures(published)
     assert failed.error.reason == "Cancelled"
     # A controller that never launched it can stop it too. An attempt with no Job
-    # is reported cancelled at once (nothing runs: the cancel must complete), and
-    # left alone when not even its pipeline is known.
+    # is reported cancelled at once (nothing runs: the cancel must complete).
     other, other_published = await executors()
-    await other.stop(request.run_id, "nothing", 1, None)
-    assert other_published.events == []
-    await other.stop(request.run_id, "nothing", 1, None, pipeline=request.pipeline)
+    await other.stop(AttemptInfo(run_id=request.run_id, pipeline=request.pipeline,
+                                 step="nothing", attempt=1))  # fmt: skip
     [gone] = failures(other_published)
     assert gone.error.reason == "Cancelled"
     assert "was gone" in gone.error.message

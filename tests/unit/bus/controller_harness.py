@@ -57,15 +57,7 @@ class ReportingExecutor:
         await self.bus.publish(make_event(EventKind.STEP_SUCCEEDED, data=succeeded, **common))
         return launch_id
 
-    async def stop(
-        self,
-        run_id: str,
-        step: str,
-        attempt: int,
-        launch_id: str | None,
-        *,
-        pipeline: str | None = None,
-    ) -> None:
+    async def stop(self, attempt: AttemptInfo) -> None:
         """Nothing keeps running."""
 
     async def reconcile(self, attempts: Sequence[AttemptInfo]) -> None:
