@@ -46,6 +46,19 @@ class Acknowledger(Protocol):
     async def term(self) -> None: ...
 
 
+class NoAck:
+    """The acknowledger of a source that has none (core NATS): every reply is a no-op."""
+
+    async def ack(self) -> None:
+        return None
+
+    async def nak(self, delay: float | None) -> None:
+        return None
+
+    async def term(self) -> None:
+        return None
+
+
 class Delivery:
     """One message handed out by a :class:`Consumer`, already decoded.
 

@@ -25,7 +25,7 @@ from runner.bus.dead_letters import (
     log_reason,
     publish_dead_letter,
 )
-from runner.bus.feeds import CoreConsumer, open_kv_bucket, raw_stream_config
+from runner.bus.feeds import CoreConsumer, open_kv_bucket
 from runner.bus.kv import NatsKV
 from runner.bus.nats_errors import translate_errors
 from runner.bus.streams import (
@@ -35,6 +35,7 @@ from runner.bus.streams import (
     ensure_kv,
     ensure_stream,
     events_stream_config,
+    stream_config,
 )
 from runner.bus.subscription import SUBSCRIBE_BATCH, iterate_events
 from runner.config import NatsSettings
@@ -229,7 +230,7 @@ class NatsBus:
         return self._buckets[name]
 
     async def ensure_stream(self, name: str, subjects: list[str], *, description: str) -> None:
-        config = raw_stream_config(self._settings, name, subjects, description)
+        config = stream_config(self._settings, name, subjects, description)
         with translate_errors(f"set up JetStream stream {name} on {self._url}", self._url):
             await ensure_stream(self._js, config)
 

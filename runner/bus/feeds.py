@@ -3,7 +3,7 @@ subscriptions and KV buckets of their own.
 
 Bucket notifications are not runner events: MinIO publishes its own JSON to a
 subject, either into a JetStream stream (replayable, acked) or on core NATS
-(fire and forget). :func:`raw_stream_config` describes such a stream,
+(fire and forget). :func:`runner.bus.streams.stream_config` describes such a stream,
 :class:`CoreConsumer` adapts a core subscription to the
 :class:`~runner.bus.base.Consumer` interface (acks are no-ops: core NATS has
 none), and :func:`open_kv_bucket` opens or creates a bucket for trigger and
@@ -22,33 +22,15 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import StorageType
 
-from runner.bus.base import Delivery
+from runner.bus.base import Delivery, NoAck
 from runner.bus.kv import NatsKV
 from runner.bus.nats_errors import translate_errors
-from runner.config import NatsSettings
 from runner.errors import BusUnavailableError
 from runner.events.kinds import validate_name
 
-__all__ = ["CoreConsumer", "open_kv_bucket", "raw_stream_config"]
-
-
-def raw_stream_config(
-    settings: NatsSettings, name: str, subjects: list[str], description: str
-) -> StreamConfig:
-    """A stream for messages that are not runner events, kept like the events stream."""
-    return StreamConfig(
-        name=name,
-        description=description,
-        subjects=list(subjects),
-        retention=RetentionPolicy.LIMITS,
-        max_age=settings.stream_max_age_seconds,
-        duplicate_window=settings.duplicate_window_seconds,
-        discard=DiscardPolicy.OLD,
-        storage=StorageType.FILE,
-        max_msg_size=-1,
-    )
+__all__ = ["CoreConsumer", "open_kv_bucket"]
 
 
 async def open_kv_bucket(js: JetStreamContext, name: str, description: str, url: str) -> NatsKV:
@@ -62,19 +44,6 @@ async def open_kv_bucket(js: JetStreamContext, name: str, description: str, url:
                 bucket=name, description=description, history=1, storage=StorageType.FILE
             )
     return NatsKV(kv, name, url)
-
-
-class _NoAck:
-    """Core NATS has no acknowledgements: every reply is a no-op."""
-
-    async def ack(self) -> None:
-        return None
-
-    async def nak(self, delay: float | None) -> None:
-        return None
-
-    async def term(self) -> None:
-        return None
 
 
 class CoreConsumer:
@@ -118,4 +87,4 @@ class CoreConsumer:
 
 
 def _delivery(msg: Msg) -> Delivery:
-    return Delivery(msg.subject, msg.data, msg.headers or {}, 1, _NoAck())
+    return Delivery(msg.subject, msg.data, msg.headers or {}, 1, NoAck())

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from runner.bus.base import Delivery, subject_matches, validate_kv_key
+from runner.bus.base import Delivery, NoAck, subject_matches, validate_kv_key
 from runner.bus.memory_consumer import StoredMessage
 from runner.bus.streams import MAX_VALUE_BYTES
 from runner.errors import BusError, BusUnavailableError, ConflictError
@@ -87,17 +87,6 @@ class RawStream:
         return any(subject_matches(s, subject) for s in self.subjects)
 
 
-class _NoAck:
-    async def ack(self) -> None:
-        return None
-
-    async def nak(self, delay: float | None) -> None:
-        return None
-
-    async def term(self) -> None:
-        return None
-
-
 class MemoryCoreConsumer:
     """A core subscription: sees only what is published while it is open."""
 
@@ -122,7 +111,7 @@ class MemoryCoreConsumer:
         taken = [first]
         while len(taken) < batch and not self._queue.empty():
             taken.append(self._queue.get_nowait())
-        return [Delivery(m.subject, m.body, m.headers, 1, _NoAck()) for m in taken]
+        return [Delivery(m.subject, m.body, m.headers, 1, NoAck()) for m in taken]
 
     async def close(self) -> None:
         self.closed = True

@@ -29,6 +29,7 @@ __all__ = [
     "ensure_kv",
     "ensure_stream",
     "events_stream_config",
+    "stream_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,15 @@ def dead_letter_stream_name(settings: NatsSettings) -> str:
     return f"{settings.stream}_DEADLETTER"
 
 
-def events_stream_config(settings: NatsSettings) -> StreamConfig:
+def stream_config(
+    settings: NatsSettings, name: str, subjects: list[str], description: str
+) -> StreamConfig:
+    """How every stream runner manages is kept: file storage, limits retention with
+    the configured age and duplicate window, oldest messages discarded first."""
     return StreamConfig(
-        name=settings.stream,
-        description="runner events: the audit log and replay source",
-        subjects=[STREAM_SUBJECTS],
+        name=name,
+        description=description,
+        subjects=list(subjects),
         retention=RetentionPolicy.LIMITS,
         max_age=settings.stream_max_age_seconds,
         duplicate_window=settings.duplicate_window_seconds,
@@ -60,20 +65,20 @@ def events_stream_config(settings: NatsSettings) -> StreamConfig:
         storage=StorageType.FILE,
         max_msg_size=-1,
     )
+
+
+def events_stream_config(settings: NatsSettings) -> StreamConfig:
+    return stream_config(
+        settings, settings.stream, [STREAM_SUBJECTS],
+        "runner events: the audit log and replay source",
+    )  # fmt: skip
 
 
 def dead_letter_stream_config(settings: NatsSettings) -> StreamConfig:
-    return StreamConfig(
-        name=dead_letter_stream_name(settings),
-        description="runner dead letters: messages that could not be processed",
-        subjects=[DEAD_LETTER_SUBJECTS],
-        retention=RetentionPolicy.LIMITS,
-        max_age=settings.stream_max_age_seconds,
-        duplicate_window=settings.duplicate_window_seconds,
-        discard=DiscardPolicy.OLD,
-        storage=StorageType.FILE,
-        max_msg_size=-1,
-    )
+    return stream_config(
+        settings, dead_letter_stream_name(settings), [DEAD_LETTER_SUBJECTS],
+        "runner dead letters: messages that could not be processed",
+    )  # fmt: skip
 
 
 async def ensure_stream(js: JetStreamContext, wanted: StreamConfig) -> Outcome:

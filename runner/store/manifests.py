@@ -125,8 +125,9 @@ async def _missing_output(store: ArtifactStore, manifest: CacheManifest) -> str 
     return None
 
 
-async def list_manifests(store: ArtifactStore) -> AsyncIterator[CacheManifest]:
-    """Every readable manifest in the store; unreadable ones are skipped with a warning."""
+async def _scan(store: ArtifactStore) -> AsyncIterator[tuple[str, CacheManifest | None]]:
+    """Every manifest object in the store: its key, and the manifest (None when it
+    cannot be read; :func:`_parse` warns)."""
     async for info in store.list(CACHE_PREFIX):
         if not info.key.endswith(".json"):
             continue
@@ -134,7 +135,12 @@ async def list_manifests(store: ArtifactStore) -> AsyncIterator[CacheManifest]:
             data = await store.get_bytes(info.key)
         except ObjectNotFoundError:
             continue  # deleted since listing
-        manifest = _parse(store, info.key, data, expected_key=None)
+        yield info.key, _parse(store, info.key, data, expected_key=None)
+
+
+async def list_manifests(store: ArtifactStore) -> AsyncIterator[CacheManifest]:
+    """Every readable manifest in the store; unreadable ones are skipped with a warning."""
+    async for _, manifest in _scan(store):
         if manifest is not None:
             yield manifest
 
@@ -156,16 +162,9 @@ async def prune(
     ``dry_run``, that would be), in key order."""
     now = now or datetime.now(UTC)
     doomed: list[str] = []
-    async for info in store.list(CACHE_PREFIX):
-        if not info.key.endswith(".json"):
-            continue
-        try:
-            data = await store.get_bytes(info.key)
-        except ObjectNotFoundError:
-            continue
-        manifest = _parse(store, info.key, data, expected_key=None)
+    async for key, manifest in _scan(store):
         if manifest is None or await _stale(store, manifest, older_than, now):
-            doomed.append(info.key)
+            doomed.append(key)
     if not dry_run:
         for key in doomed:
             await store.delete(key)
