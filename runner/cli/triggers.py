@@ -154,7 +154,7 @@ async def _add(
                     f"a trigger named {name!r} already exists: pick another name, remove it "
                     f"(`runner trigger rm {name}`) or pass --replace"
                 )
-        # NAME@VERSION: a version uploaded with `runner pipeline upload` (issue #9).
+        # NAME@VERSION: a version uploaded with `runner pipeline upload`.
         ref = await freeze_pipeline(target, stack.store, registry=PipelineRegistry(stack.store))
         trigger = new_trigger(
             name,
