@@ -1,4 +1,4 @@
-"""Messages no controller should choke on: named poisons (a control header, a bad signature, broken UTF-8) and a seeded flood.
+"""Messages no controller should choke on: named poisons and a seeded flood.
 
 Every message here must end in the dead-letter stream: its body does not
 decode to a valid event, or it is a valid event of a run nobody requested
