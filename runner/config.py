@@ -50,6 +50,7 @@ from runner.spec.models import Toleration
 __all__ = [
     "CONFIG_ENV",
     "CONFIG_FILE",
+    "EnvironmentSettings",
     "KubernetesSettings",
     "LocalExecutorSettings",
     "NatsSettings",
@@ -205,6 +206,16 @@ class LocalExecutorSettings(_LayeredSettings):
     """Refuse (fail) a step that asks for a GPU when none is available."""
     gpus: str | None = None
     """Comma-separated GPU ids to hand out; unset = detect with nvidia-smi."""
+    warm: bool = Field(
+        default=True, validation_alias=AliasChoices("RUNNER_WARM", "RUNNER_LOCAL_WARM")
+    )
+    """Start steps as forks of warm workers (one per environment and code package,
+    with the step runtime and the components' modules imported); off = a new
+    interpreter per step."""
+    warm_max: int = Field(default=4, ge=1)
+    """Warm workers kept at once; the least recently used idle one is stopped first."""
+    warm_max_rss_mb: int = Field(default=1024, ge=64)
+    """A warm worker whose resident memory grows past this is restarted."""
 
 
 class KubernetesSettings(_LayeredSettings):
@@ -262,6 +273,26 @@ class KubernetesSettings(_LayeredSettings):
     """kubeconfig context; unset = its current context."""
 
 
+class EnvironmentSettings(_LayeredSettings):
+    """How step environments for components' ``packages`` are built (with uv)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNER_ENVS_", extra="ignore", use_attribute_docstrings=True
+    )
+
+    index_url: str | None = None
+    """Package index to install ``packages`` from; unset = uv's default (PyPI, or
+    ``UV_INDEX_URL``)."""
+    extra_index_urls: list[str] = Field(default_factory=list)
+    """Further package indexes (JSON list in the environment)."""
+    find_links: list[str] = Field(default_factory=list)
+    """Directories or URLs of wheels to install from (JSON list in the environment)."""
+    offline: bool = False
+    """Install from uv's cache and ``find_links`` only; never reach an index."""
+    build_timeout_seconds: float = Field(default=900.0, gt=0)
+    """How long building one environment may take before the step fails."""
+
+
 class ControllerSettings(_LayeredSettings):
     """How the controller watches attempts and trusts their reports."""
 
@@ -296,6 +327,7 @@ class Settings(_LayeredSettings):
     local: LocalExecutorSettings = Field(default_factory=LocalExecutorSettings)
     kubernetes: KubernetesSettings = Field(default_factory=KubernetesSettings)
     controller: ControllerSettings = Field(default_factory=ControllerSettings)
+    envs: EnvironmentSettings = Field(default_factory=EnvironmentSettings)
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -317,6 +349,7 @@ _SECTIONS: dict[str, tuple[str, type[BaseSettings]]] = {
     "local": ("local", LocalExecutorSettings),
     "kubernetes": ("kubernetes", KubernetesSettings),
     "controller": ("controller", ControllerSettings),
+    "envs": ("envs", EnvironmentSettings),
 }
 """runner.toml table -> (attribute of :class:`Settings`, settings class)."""
 _TOP_LEVEL = ("home", "executor", "log_level")

@@ -52,6 +52,10 @@ class StepRequest(BaseModel):
     """Non-secret settings the step process needs (e.g. the S3 endpoint)."""
     state_dir: str | None = None
     """Local executor only: where the step records that it reported."""
+    python: str | None = None
+    """Local executor only: the interpreter of the step's environment (a virtualenv
+    under ``<home>/envs/`` built for the component's ``packages``); None = the
+    executor's own interpreter."""
 
     @field_validator("nats_url")
     @classmethod
