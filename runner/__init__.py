@@ -20,22 +20,92 @@ Running them from Python: ``async with runner.Stack() as stack: handle =
 await runner.submit(iris, {"lr": 0.05}, bus=stack.bus, store=stack.store)``
 then ``await handle.wait()`` (see ``docs/cli.md`` for the command line).
 
-Importing :mod:`runner` loads only the pure authoring layer (no NATS, S3,
-Kubernetes or OpenTelemetry clients). See ``docs/authoring.md``.
+Importing :mod:`runner` loads nothing but this module: every name is loaded
+on first use (the authoring layer from :mod:`runner.dsl`, and the NATS/S3
+clients only for ``submit``/``Stack``). A step process (``python -m
+runner.step``) imports a package below :mod:`runner` and must not pay for the
+library face. See ``docs/authoring.md``.
 """
 
-from runner import dsl as _dsl
-from runner.dsl import *  # noqa: F403  (the authoring API: every name of runner.dsl.__all__)
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runner.api import RunHandle, request_run, submit
+    from runner.config import Settings
+    from runner.dsl import (
+        Artifact,
+        Collected,
+        ComponentDefinition,
+        ContainerSpec,
+        Dataset,
+        Elif,
+        Else,
+        ExitHandler,
+        If,
+        Input,
+        Metrics,
+        Model,
+        OneOf,
+        Output,
+        ParallelFor,
+        PipelineDefinition,
+        PipelineTask,
+        PipelineTaskFinalStatus,
+        compile_pipeline,
+        component,
+        container_component,
+        pipeline,
+    )
+    from runner.stack import Stack
+
+# ``runner.subscribe`` is both a module and the function it exports: import it
+# now so that the attribute is the function whoever imports the module later.
 from runner.subscribe import subscribe
 
-# Running pipelines needs the NATS/S3 clients: load those only when asked for.
-_LAZY = {
+__all__ = [
+    "Artifact",
+    "Collected",
+    "ComponentDefinition",
+    "ContainerSpec",
+    "Dataset",
+    "Elif",
+    "Else",
+    "ExitHandler",
+    "If",
+    "Input",
+    "Metrics",
+    "Model",
+    "OneOf",
+    "Output",
+    "ParallelFor",
+    "PipelineDefinition",
+    "PipelineTask",
+    "PipelineTaskFinalStatus",
+    "compile_pipeline",
+    "component",
+    "container_component",
+    "pipeline",
+    "subscribe",
+    "submit",
+    "request_run",
+    "RunHandle",
+    "Stack",
+    "Settings",
+]
+
+# Running pipelines needs the NATS/S3 clients; authoring needs none of them.
+_RUNNING = {
     "submit": "runner.api",
     "request_run": "runner.api",
     "RunHandle": "runner.api",
     "Stack": "runner.stack",
     "Settings": "runner.config",
 }
+_LAZY = {name: _RUNNING.get(name, "runner.dsl") for name in __all__ if name != "subscribe"}
+"""Every public name but ``subscribe`` -> the module it is loaded from on first use
+(the authoring API: each name of ``runner.dsl.__all__``)."""
 
 
 def __getattr__(name: str) -> object:
@@ -44,8 +114,10 @@ def __getattr__(name: str) -> object:
         raise AttributeError(f"module 'runner' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # once loaded, a plain attribute
+    return value
 
 
-__all__ = ["subscribe", *_LAZY]
-__all__ += _dsl.__all__
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -38,14 +38,13 @@ from typing import TYPE_CHECKING, Any
 from runner.errors import RunnerError, StepError
 from runner.events.models import MAX_INLINE_VALUE_BYTES, ArtifactRef, ErrorInfo
 from runner.spec.models import ArtifactKind, IOKind, canonical_json
-from runner.step.artifacts import download_inputs, output_path, upload_outputs
 from runner.step.loop import IoLoop
 from runner.step.report import Reporter
 from runner.step.request import StepRequest
-from runner.telemetry.step import StepTracing
 
 if TYPE_CHECKING:
     from runner.store.base import ArtifactStore
+    from runner.telemetry.step import StepTracing
 
 log = logging.getLogger("runner.step")
 
@@ -62,44 +61,63 @@ class _UserCodeFailed(Exception):
 
 
 def run_step(request: StepRequest) -> int:
-    """Run one attempt: the user's code on this (the main) thread, the step's I/O beside it."""
-    tracing = StepTracing.start(
+    """Run one attempt: the user's code on this (the main) thread, the step's I/O beside it.
+
+    ``step.started`` goes out first, before anything it does not need is
+    imported: tracing (and with it the OpenTelemetry SDK), the store, the
+    authoring API are loaded after it.
+    """
+    tracing: StepTracing | None = None
+    try:
+        with IoLoop() as io:
+            reporter = io.call(Reporter.connect(request))
+            try:
+                started = time.monotonic()
+                io.call(reporter.started(host=socket.gethostname(), pid=os.getpid()))
+                tracing = _start_tracing(request)
+                return _run_reported(request, tracing, io, reporter, started)
+            finally:
+                io.call(reporter.close())
+    finally:
+        if tracing is not None:
+            tracing.shutdown()  # after the outcome is reported: flushing never delays it
+
+
+def _start_tracing(request: StepRequest) -> StepTracing:
+    from runner.telemetry.step import StepTracing
+
+    return StepTracing.start(
         run_id=request.run_id,
         step=request.step,
         attempt=request.attempt,
         traceparent=request.traceparent,
         tracestate=request.tracestate,
     )
-    try:
-        with IoLoop() as io:
-            return _run_step(request, tracing, io)
-    finally:
-        tracing.shutdown()  # after the outcome is reported: flushing never delays it
 
 
-def _run_step(request: StepRequest, tracing: StepTracing, io: IoLoop) -> int:
-    reporter = io.call(Reporter.connect(request))
-    started = time.monotonic()
+def _run_reported(
+    request: StepRequest, tracing: StepTracing, io: IoLoop, reporter: Reporter, started: float
+) -> int:
+    """Everything after ``step.started``, ending in exactly one outcome report."""
     try:
-        io.call(reporter.started(host=socket.gethostname(), pid=os.getpid()))
-        try:
-            outputs, values = _execute(request, tracing, io)
-        except _UserCodeFailed as failure:
-            io.call(reporter.failed(failure.error, time.monotonic() - started))
-            return 1
-        except RunnerError as exc:
-            error = ErrorInfo(reason="StepError", message=str(exc), type=type(exc).__name__)
-            io.call(reporter.failed(error, time.monotonic() - started))
-            return 1
-        io.call(reporter.succeeded(outputs, values, time.monotonic() - started))
-        return 0
-    finally:
-        io.call(reporter.close())
+        outputs, values = _execute(request, tracing, io)
+    except _UserCodeFailed as failure:
+        io.call(reporter.failed(failure.error, time.monotonic() - started))
+        return 1
+    except RunnerError as exc:
+        error = ErrorInfo(reason="StepError", message=str(exc), type=type(exc).__name__)
+        io.call(reporter.failed(error, time.monotonic() - started))
+        return 1
+    io.call(reporter.succeeded(outputs, values, time.monotonic() - started))
+    return 0
 
 
 def _execute(
     request: StepRequest, tracing: StepTracing, io: IoLoop
 ) -> tuple[dict[str, ArtifactRef], dict[str, Any]]:
+    # Imported once step.started is out: the store is not needed to report it.
+    from runner.step.artifacts import download_inputs, upload_outputs
+
     store = io.call(_open_store(request.store_uri))
     work = Path(tempfile.mkdtemp(prefix="runner-step-", dir=os.environ.get("RUNNER_WORK_DIR")))
     try:
@@ -164,6 +182,7 @@ def _artifact_objects(
     request: StepRequest, work: Path, inputs: dict[str, Path | list[Path]]
 ) -> dict[str, Any]:
     from runner.dsl.artifacts import ARTIFACT_CLASSES as classes
+    from runner.step.artifacts import output_path
 
     objects: dict[str, Any] = {}
     for decl in request.component.inputs:
@@ -242,6 +261,7 @@ _CATCHABLE_SIGNALS = sorted(signal.valid_signals() - {signal.SIGKILL, signal.SIG
 
 def _run_container(request: StepRequest, work: Path, inputs: dict[str, Path | list[Path]]) -> None:
     from runner.dsl.invoke import resolve_container_command
+    from runner.step.artifacts import output_path
 
     assert request.component.container is not None
     # A Collected list of artifacts reaches a command as a JSON list of paths / URIs.

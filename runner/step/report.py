@@ -56,9 +56,13 @@ class Reporter:
     async def connect(
         cls, request: StepRequest, *, deadline: float = REPORT_DEADLINE_SECONDS
     ) -> Reporter:
-        from runner.bus import connect
-
         settings = NatsSettings()
+        # Only the client: not the embedded server's code, and not aiohttp (WebSocket only).
+        from runner.bus.nats_import import import_nats_client
+
+        import_nats_client(request.nats_url or settings.url)
+        from runner.bus.client import connect
+
         bus = await retrying(
             f"connect to NATS at {request.nats_url}",
             lambda: connect(settings, url=request.nats_url),

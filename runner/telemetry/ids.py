@@ -30,10 +30,13 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from runner.core.state import RunState
 from runner.events.envelope import Event
 from runner.events.kinds import EventKind
+
+if TYPE_CHECKING:
+    from runner.core.state import RunState
 
 __all__ = [
     "TRACESTATE_KEY",
