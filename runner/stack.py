@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import platform
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +31,9 @@ from runner.bus.server_record import read_record
 from runner.config import Settings
 from runner.controller.controller import Controller
 from runner.controller.keys import report_keys
-from runner.errors import BusError, BusUnavailableError
+from runner.envs import EnvironmentManager, StepEnvironments
+from runner.envs.locks import ClusterLocks
+from runner.errors import BusError, BusUnavailableError, ObjectNotFoundError
 from runner.events.auth import ReportKeys
 from runner.events.envelope import Event
 from runner.executors.base import Publish
@@ -62,6 +65,8 @@ class Stack:
         self._store: ArtifactStore | None = None
         self.executor: LocalExecutor | KubernetesExecutor | None = None
         self.controller: Controller | None = None
+        self.environments: StepEnvironments | None = None
+        """Environments for components' ``packages`` (local builds, or cluster locks)."""
         self._controller_task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self.tracing: RunTracer | None = None
@@ -167,6 +172,7 @@ class Stack:
                 # Credentials go to the step's environment, never into its request.
                 secret_env={**secret_env, **self.settings.nats.step_env(url)},
             )
+        self.environments = self._environments()
         self.controller = Controller(
             bus=self.bus,
             store=self.store,
@@ -176,6 +182,7 @@ class Stack:
             tracing=self.tracing,
             keys=keys,
             reconcile_seconds=self.settings.controller.reconcile_seconds,
+            environments=self.environments,
         )
         self._controller_task = asyncio.create_task(self.controller.run(), name="controller")
         ready = asyncio.create_task(self.controller.ready.wait())
@@ -186,6 +193,29 @@ class Stack:
             ready.cancel()
             await asyncio.gather(ready, return_exceptions=True)
             self._controller_task.result()  # re-raise why it stopped
+
+    def _environments(self) -> StepEnvironments:
+        """Local virtualenvs under ``<home>/envs``, or (Kubernetes) locks in the store."""
+        if self.settings.executor != "kubernetes":
+            return EnvironmentManager(self.settings.home.resolve(), self.settings.envs)
+        store = self.store
+
+        async def get(key: str) -> bytes | None:
+            try:
+                return await store.get_bytes(key)
+            except ObjectNotFoundError:
+                return None
+
+        async def put(key: str, data: bytes) -> None:
+            await store.put_if_absent(key, data)
+
+        version = self.settings.kubernetes.packages_python_version
+        return ClusterLocks(
+            get=get,
+            put=put,
+            settings=self.settings.envs,
+            python_version=version or ".".join(platform.python_version_tuple()[:2]),
+        )
 
     def _in_cluster(self) -> bool:
         if self.settings.executor != "kubernetes":
@@ -208,6 +238,8 @@ class Stack:
                 log.error("the controller had stopped: %s", exc)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._controller_task
+        if self.environments is not None:  # builds in flight: stopped, discarded later
+            await self.environments.aclose()
         if self.executor is not None:
             await self.executor.aclose()
         if self.tracing is not None:  # after the controller: its last spans are queued

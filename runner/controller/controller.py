@@ -9,6 +9,11 @@ one run are applied in stream order; runs proceed concurrently):
 4. perform the outbox actions, then remove them from the state (CAS again);
 5. ack the events.
 
+An action that cannot be performed yet (a retry's ``not_before``, a launch
+whose environment is still being built) stays in the outbox; a timer
+flushes the run's outbox again when its time comes or its build finishes,
+so one slow build never stalls other runs.
+
 A crash anywhere repeats at most the idempotent steps 4-5, so delivery is
 at-least-once and effects are effectively-once. Undecodable or rejected
 events go to the dead-letter subject and are acked: they never block a run.
@@ -22,12 +27,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from runner.bus.base import Bus, Consumer, Delivery, header_value
 from runner.bus.dead_letters import log_reason, redelivery_delay
 from runner.controller.effects import Effects
 from runner.core import (
-    Action,
     LaunchStep,
     Plan,
     RunState,
@@ -38,6 +43,7 @@ from runner.core import (
 from runner.core.actions import launch_action_id
 from runner.core.scheduler_run import unloadable_run
 from runner.core.state import StepStatus
+from runner.envs import StepEnvironments
 from runner.errors import BusUnavailableError, ConflictError, RunnerError
 from runner.events.auth import ReportKeys
 from runner.events.envelope import Event
@@ -87,6 +93,7 @@ class Controller:
         tracing: RunTracer | None = None,
         keys: ReportKeys | None = None,
         reconcile_seconds: float = 10.0,
+        environments: StepEnvironments | None = None,
     ) -> None:
         self.bus = bus
         self.store = store
@@ -109,6 +116,7 @@ class Controller:
             step_env=step_env,
             tracing=self.tracing,
             keys=keys,
+            environments=environments,
         )
         self.stats = ControllerStats()
         self._stopping = asyncio.Event()
@@ -353,11 +361,16 @@ class Controller:
         now = self.clock()
         for action in pending_actions(state):
             if isinstance(action, LaunchStep) and action.not_before and action.not_before > now:
-                self._schedule(action, state.run_id, (action.not_before - now).total_seconds())
+                self._schedule(
+                    action.id, state.run_id, delay=(action.not_before - now).total_seconds()
+                )
                 continue
             if isinstance(action, LaunchStep) and plan is None:
                 plan = await self.plans.get(state.spec_uri, state.pipeline_digest)
-            await self.effects.perform(action, state, plan)
+            pending = await self.effects.perform(action, state, plan)
+            if pending is not None:  # its environment is being built: left in the outbox
+                self._schedule(action.id, state.run_id, after=pending)
+                continue
             self.stats.actions += 1
             done.append(action.id)
         if done:
@@ -375,23 +388,43 @@ class Controller:
                     return
                 state, revision = loaded
 
-    def _schedule(self, action: Action, run_id: str, delay: float) -> None:
-        if action.id in self._timers:
+    def _schedule(
+        self,
+        action_id: str,
+        run_id: str,
+        *,
+        delay: float = 0.0,
+        after: asyncio.Future[Any] | None = None,
+    ) -> None:
+        """Flush ``run_id``'s outbox again in ``delay`` seconds, or once ``after`` is
+        done (one timer per action; the action itself reads the outcome)."""
+        if action_id in self._timers:
             return
 
         async def fire() -> None:
-            await asyncio.sleep(delay)
+            if after is not None:
+                await asyncio.wait([after])  # never raises what the build raised
+            else:
+                await asyncio.sleep(delay)
+            if self._timers.get(action_id) is task:  # a flush may schedule it anew
+                del self._timers[action_id]
             try:
                 loaded = await self.states.load(run_id)
                 if loaded is not None:
                     await self._flush_outbox(*loaded)
             except RunnerError:
                 # The action stays in the outbox; recovery or the next event retries it.
-                log.warning("run %s: delayed launch failed", run_id, exc_info=True)
+                log.warning("run %s: delayed action failed", run_id, exc_info=True)
 
-        task = asyncio.create_task(fire(), name=f"retry-timer:{action.id}")
-        self._timers[action.id] = task
-        task.add_done_callback(lambda _t: self._timers.pop(action.id, None))
+        name = "environment-wait" if after is not None else "retry-timer"
+        task = asyncio.create_task(fire(), name=f"{name}:{action_id}")
+        self._timers[action_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            if self._timers.get(action_id) is done:
+                del self._timers[action_id]
+
+        task.add_done_callback(forget)
 
     async def _cancel_timers(self) -> None:
         await stop_tasks(self._timers.values())

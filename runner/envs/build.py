@@ -80,10 +80,11 @@ def layer_pth(site_dirs: Sequence[str]) -> str:
 
 async def build(
     path: Path, digest: str, requirements: Sequence[str], settings: EnvironmentSettings,
-    installer: Installer,
+    installer: Installer, *, no_deps: bool = False,
 ) -> layout.EnvironmentRecord:  # fmt: skip
     """Build the environment at ``path`` (removing a half-built one first) and
-    write its marker. The caller holds the build lock."""
+    write its marker. The caller holds the build lock. ``no_deps``: the
+    requirements are a complete lock."""
     started = time.monotonic()
     if path.exists():
         installer.log.append(f"removing the half-built environment {path}")
@@ -94,7 +95,7 @@ async def build(
     (site_packages / LAYER_PTH).write_text(layer_pth(runner_site_dirs()))
     constraints = path / "constraints.txt"
     constraints.write_text(constraints_text(own_distributions()))
-    await installer.install(python, requirements, constraints)
+    await installer.install(python, requirements, constraints, no_deps=no_deps)
     freeze = await installer.freeze(python, site_packages)
     record = layout.EnvironmentRecord(
         digest=digest,
@@ -109,6 +110,3 @@ async def build(
     layout.write_record(path, record)
     layout.touch_used(path)
     return record
-
-
-

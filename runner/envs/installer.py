@@ -21,7 +21,10 @@ from runner.config import EnvironmentSettings
 from runner.errors import PermanentError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-_PROBLEM = re.compile(r"^\s*(error|×|╰─▶|cause|caused by|help|hint|ERROR|  ×)", re.IGNORECASE)
+_PROBLEM = re.compile(
+    "^\\s*(error|\u00d7|\u2570\u2500\u25b6|cause|caused by|help|hint)", re.IGNORECASE
+)
+"""uv's ``error:`` / ``cause:`` lines (its fancy ``x`` and arrow too), pip's ``ERROR:``."""
 PROBLEM_LINES = 8
 """How many of the installer's lines a failure message quotes."""
 
@@ -46,8 +49,7 @@ def find_uv() -> str | None:
 
 
 def problem_lines(output: str, limit: int = PROBLEM_LINES) -> str:
-    """The lines of ``output`` naming the problem (uv's ``error:``/``×``/``cause:``
-    lines, pip's ``ERROR:``), else its last lines."""
+    """The lines of ``output`` naming the problem (:data:`_PROBLEM`), else its last lines."""
     lines = [line.rstrip() for line in _ANSI.sub("", output).splitlines() if line.strip()]
     named = [line for line in lines if _PROBLEM.match(line)]
     if named:

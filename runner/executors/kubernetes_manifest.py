@@ -48,6 +48,11 @@ survives in the pod status without any volume or API access."""
 REPORT_PATH = f"{REPORT_DIR}/reported"
 WORK_DIR = "/tmp"
 """An emptyDir in the pod: scratch space for inputs, outputs and the code cache."""
+PACKAGES_VOLUME = "packages-cache"
+"""uv's cache in a pod that installs ``packages``: the configured PVC, or an emptyDir."""
+STEP_COMMAND = ["python", "-m", "runner.step"]
+PACKAGES_COMMAND = ["python", "-m", "runner.executors.kubernetes_pod"]
+"""A component with ``packages``: install them (or see the image has them), then exec the step."""
 
 MAX_NAME = 63
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -155,11 +160,16 @@ def _pod_spec(
     request: StepRequest, settings: KubernetesSettings, token: str | None
 ) -> dict[str, Any]:
     node_selector, tolerations = _placement(request, settings)
+    volumes: list[dict[str, Any]] = [{"name": "work", "emptyDir": {}}]
+    if installs_packages(request):
+        pvc = settings.packages_cache_pvc
+        source = {"persistentVolumeClaim": {"claimName": pvc}} if pvc else {"emptyDir": {}}
+        volumes.append({"name": PACKAGES_VOLUME, **source})
     pod: dict[str, Any] = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,  # steps never call the Kubernetes API
         "containers": [_container(request, settings, token)],
-        "volumes": [{"name": "work", "emptyDir": {}}],
+        "volumes": volumes,
     }
     if settings.service_account:
         pod["serviceAccountName"] = settings.service_account
@@ -172,20 +182,32 @@ def _pod_spec(
     return pod
 
 
+def installs_packages(request: StepRequest) -> bool:
+    """Whether the attempt's pod installs the component's ``packages`` first."""
+    return bool(request.component.packages) and request.component.kind == "python"
+
+
 def _container(
     request: StepRequest, settings: KubernetesSettings, token: str | None
 ) -> dict[str, Any]:
+    packages = installs_packages(request)
+    env = _env(request, token)
+    mounts = [{"name": "work", "mountPath": WORK_DIR}]
+    if packages and all(item["name"] != "UV_CACHE_DIR" for item in env):  # the task's own wins
+        env.append({"name": "UV_CACHE_DIR", "value": settings.packages_cache_dir})
+    if packages:
+        mounts.append({"name": PACKAGES_VOLUME, "mountPath": settings.packages_cache_dir})
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image_of(request, settings),
         "imagePullPolicy": settings.image_pull_policy,
-        "command": ["python", "-m", "runner.step"],
-        "env": _env(request, token),
+        "command": list(PACKAGES_COMMAND if packages else STEP_COMMAND),
+        "env": env,
         "resources": _resources(request, settings),
         "terminationMessagePath": REPORT_PATH,
         "terminationMessagePolicy": "File",
         "workingDir": WORK_DIR,
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": mounts,
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "capabilities": {"drop": ["ALL"]},
