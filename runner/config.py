@@ -271,6 +271,16 @@ class KubernetesSettings(_LayeredSettings):
     """kubeconfig file outside the cluster; unset = ``$KUBECONFIG`` or ``~/.kube/config``."""
     context: str | None = None
     """kubeconfig context; unset = its current context."""
+    packages_cache_pvc: str | None = None
+    """PersistentVolumeClaim mounted as uv's cache in step pods that install
+    ``packages`` (shared by pods, so a wheel is downloaded once); unset = an
+    emptyDir per pod (each pod downloads what it installs)."""
+    packages_cache_dir: str = "/var/cache/runner-uv"
+    """Where step pods keep uv's cache (``UV_CACHE_DIR``): the mount path of
+    ``packages_cache_pvc`` (or of the per-pod emptyDir)."""
+    packages_python_version: str | None = None
+    """Python version (e.g. ``3.12``) of the step images ``packages`` are resolved
+    for; unset = the controller's own (right for the runner image)."""
 
 
 class EnvironmentSettings(_LayeredSettings):
