@@ -33,6 +33,7 @@ _COMMAND_MODULES = (
     "runner.cli.logs",
     "runner.cli.events",
     "runner.cli.cache",
+    "runner.cli.environments",
     "runner.cli.compile",
     "runner.cli.config",
     "runner.cli.triggers",
