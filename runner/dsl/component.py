@@ -93,6 +93,7 @@ def component(
     image: str | None = None,
     name: str | None = None,
     cache_version: str | None = None,
+    warm: bool = True,
 ) -> Callable[[Callable[..., Any]], ComponentDefinition]: ...
 
 
@@ -104,14 +105,23 @@ def component(
     image: str | None = None,
     name: str | None = None,
     cache_version: str | None = None,
+    warm: bool = True,
 ) -> ComponentDefinition | Callable[[Callable[..., Any]], ComponentDefinition]:
     """Make a typed Python function a component: ``@component`` or ``@component(...)``.
 
     ``packages`` are pip requirements installed before the step runs, ``image``
     the container image (executors have a default), ``name`` overrides the
     name derived from the function, ``cache_version`` invalidates cached
-    results without touching the code.
+    results without touching the code. ``warm=False`` makes the local executor
+    start each attempt in a fresh interpreter instead of forking a warm worker
+    that imported the module beforehand (for modules whose import must not be
+    shared between attempts); it does not change the component's digest.
     """
+    if not isinstance(warm, bool):
+        raise ComponentError(
+            f"@component(warm=...) takes True or False, got {warm!r}; warm=False starts "
+            "each attempt in a fresh interpreter"
+        )
 
     def decorate(f: Callable[..., Any]) -> ComponentDefinition:
         check_function(f, "@component")
@@ -129,6 +139,7 @@ def component(
             inputs=signature.input_decls(),
             outputs=signature.output_decls(),
             return_outputs=[n for n, _ in signature.returns],
+            warm=warm,
         )
         digest = python_digest(f, function_source(f, cname), digest_options(spec))
         return ComponentDefinition(f, spec.model_copy(update={"digest": digest}), signature)

@@ -1,6 +1,10 @@
-"""Local executor: one subprocess ``python -m runner.step`` per step attempt.
+"""Local executor: one process per step attempt, forked warm or started cold.
 
-The embedded default. Attempts are claimed atomically in
+The embedded default. An attempt is a fork of a warm worker that has the step
+runtime (and, after the first attempt of a code package, the component's
+module) imported already (:mod:`.warm`), or — warm workers off, the component
+opted out, or no warm worker fit — a new interpreter, ``python -m runner.step``.
+Both are supervised the same way (an :class:`AttemptProcess`). Attempts are claimed atomically in
 ``<home>/executions/<run>/<step>/<attempt>/`` (``mkdir`` is atomic; see
 :mod:`.local_attempts` for what the directory holds), so a second launch of
 the same attempt — a redelivered event, a restarted or a second controller —
@@ -28,7 +32,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runner.config import LocalExecutorSettings
 from runner.errors import ExecutorError
@@ -39,6 +43,7 @@ from runner.executors import local_attempts as files
 from runner.executors.base import LOST_REASON, AttemptInfo, Publish
 from runner.executors.gpus import GpuPool, detect_gpus
 from runner.executors.local_attempts import AttemptLock, Probe
+from runner.executors.warm import ExitStatusUnknown, WarmPool
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.keys import log_key
@@ -59,12 +64,43 @@ _SETTLE = 0.5
 between its ``mkdir`` claim and its ``flock``."""
 
 
+class AttemptProcess(Protocol):
+    """A running attempt, however it was started: a cold subprocess or a warm fork.
+
+    ``pid`` leads the attempt's own process group (timeouts and cancels kill the
+    group); ``wait()`` returns the exit code, negative for the signal that killed
+    it, or raises :class:`~.warm.ExitStatusUnknown` when nobody could read it."""
+
+    @property
+    def pid(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    async def wait(self) -> int: ...
+
+
+class _ColdProcess:
+    """``python -m runner.step`` as a child of this process."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self._process = process
+        self.pid = process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process.returncode is None
+
+    async def wait(self) -> int:
+        return await self._process.wait()
+
+
 @dataclass
 class _Attempt:
     request: StepRequest
     state_dir: Path
     lock: AttemptLock
-    process: asyncio.subprocess.Process | None = None
+    process: AttemptProcess | None = None
     stop_reason: str | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -107,6 +143,14 @@ class LocalExecutor:
         """Processes actually started by this executor (tests and benchmarks read it)."""
         self.lost = 0
         """Attempts this executor reported as lost (tests read it)."""
+        self.warm: WarmPool | None = None
+        """The warm workers attempts are forked from (None: ``RUNNER_WARM=0``)."""
+        if self.settings.warm:
+            s3 = getattr(store, "uri", "").startswith("s3://")
+            self.warm = WarmPool(
+                settings=self.settings, home=self.home, python=python,
+                extra_preload=["runner.store.s3"] if s3 else [],
+            )  # fmt: skip
 
     # -- the Executor interface -------------------------------------------------
 
@@ -136,7 +180,7 @@ class LocalExecutor:
         current = self._attempts.get(key)
         if current is not None:
             current.stop_reason = "Cancelled"
-            if current.process is not None and current.process.returncode is None:
+            if current.process is not None and current.process.running:
                 await _terminate(current.process.pid)
             return
         self._cancelled.add(key)
@@ -172,6 +216,8 @@ class LocalExecutor:
         await stop_tasks(self._tasks)
         for attempt in self._attempts.values():
             attempt.lock.release()
+        if self.warm is not None:  # after the attempts: a zygote relays their exits
+            await self.warm.aclose()
 
     async def wait_idle(self) -> None:
         """Wait until every attempt this executor started or watches has been reported."""
@@ -194,9 +240,7 @@ class LocalExecutor:
 
         ``stopped`` tells the next controller why they ended: it relaunches them."""
         running = [
-            a
-            for a in self._attempts.values()
-            if a.process is not None and a.process.returncode is None
+            a for a in self._attempts.values() if a.process is not None and a.process.running
         ]
         for attempt in running:
             attempt.stop_reason = CONTROLLER_STOPPED
@@ -258,18 +302,50 @@ class LocalExecutor:
                     logfile.flush()
                 if attempt.stop_reason is not None:
                     return _stopped(attempt, "before it started")
-                proc = await asyncio.create_subprocess_exec(
-                    self.python, "-m", "runner.step", "--request", str(request_path),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=logfile,
-                    stderr=asyncio.subprocess.STDOUT, env=env, cwd=str(attempt.state_dir),
-                    start_new_session=True, pass_fds=(attempt.lock.fd,),
-                )  # fmt: skip
-                attempt.process = proc
+                process = await self._start(attempt, request_path, env, logfile.fileno())
+                attempt.process = process
                 self.launched += 1
-                files.write_identity(attempt.state_dir, proc.pid)
-                return await self._wait(attempt, proc)
+                files.write_identity(attempt.state_dir, process.pid)
+                if attempt.stop_reason is not None:  # stopped while it was starting
+                    await _terminate(process.pid)
+                error = await self._wait(attempt, process)
+                if self.warm is not None:  # preload its module for the next attempts
+                    self._spawn(self.warm.attempt_ended(req, env), "local-warm-preload")
+                return error
 
-    async def _wait(self, attempt: _Attempt, proc: asyncio.subprocess.Process) -> ErrorInfo | None:
+    async def _start(
+        self, attempt: _Attempt, request_path: Path, env: dict[str, str], log_fd: int
+    ) -> AttemptProcess:
+        """Fork the attempt from a warm worker, or start a new interpreter for it."""
+        req = attempt.request
+        if self.warm is not None:
+            child = await self.warm.fork(
+                req, request_path=request_path, env=env, base_env=self._base_environment(req),
+                cwd=attempt.state_dir, log_fd=log_fd, lock_fd=attempt.lock.fd,
+            )  # fmt: skip
+            if child is not None:
+                return child
+        proc = await asyncio.create_subprocess_exec(
+            req.python or self.python, "-m", "runner.step", "--request", str(request_path),
+            stdin=asyncio.subprocess.DEVNULL, stdout=log_fd,
+            stderr=asyncio.subprocess.STDOUT, env=env, cwd=str(attempt.state_dir),
+            start_new_session=True, pass_fds=(attempt.lock.fd,),
+        )  # fmt: skip
+        return _ColdProcess(proc)
+
+    async def _wait(self, attempt: _Attempt, proc: AttemptProcess) -> ErrorInfo | None:
+        try:
+            return await self._wait_exit(attempt, proc)
+        except ExitStatusUnknown as exc:
+            req = attempt.request
+            log.warning("attempt %s: %s", _launch_id(req), exc)
+            return ErrorInfo(
+                reason=LOST_REASON,
+                message=f"step '{req.step}' attempt {req.attempt} ended without reporting an "
+                f"outcome and its {exc}; it is relaunched",
+            )
+
+    async def _wait_exit(self, attempt: _Attempt, proc: AttemptProcess) -> ErrorInfo | None:
         timeout = attempt.request.task.timeout_seconds
         try:
             code = await asyncio.wait_for(proc.wait(), timeout=timeout)
@@ -344,6 +420,14 @@ class LocalExecutor:
             env.pop(name, None)
             if value:
                 env[name] = value
+        return env
+
+    def _base_environment(self, req: StepRequest) -> dict[str, str]:
+        """A warm worker's environment: what every attempt shares, nothing of one attempt."""
+        env = dict(os.environ)
+        for name in (TOKEN_ENV, "TRACEPARENT", "TRACESTATE"):
+            env.pop(name, None)
+        env.update(req.env)
         return env
 
     async def _upload_log(self, run_id: str, step: str, attempt: int, log_path: Path) -> None:

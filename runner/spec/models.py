@@ -109,8 +109,10 @@ class ContainerCommand(_Frozen):
     args: list[ContainerArg] = Field(default_factory=list)
 
 
-class ComponentSpec(_Frozen):
+class ComponentSpec(_Sparse):
     """A reusable unit of work: a Python function or a container command."""
+
+    SPARSE: ClassVar[frozenset[str]] = frozenset({"warm"})
 
     name: str
     kind: Literal["python", "container"]
@@ -128,6 +130,10 @@ class ComponentSpec(_Frozen):
     return_outputs: list[str] = Field(default_factory=list)
     """Names of the output parameters produced by the return value, in order:
     ``["output"]`` for a plain return, the field names for a NamedTuple."""
+    warm: bool = True
+    """The local executor may fork its attempts from a warm worker that preloaded
+    its module (``@component(warm=False)``: a fresh interpreter each time). Not part
+    of the component digest, and left out of the JSON while true."""
 
     def input(self, name: str) -> InputDecl | None:
         return next((i for i in self.inputs if i.name == name), None)
