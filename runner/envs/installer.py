@@ -9,9 +9,11 @@ naming the problem.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,7 +65,7 @@ class Installer:
     """Runs one build's commands, collecting their output in :attr:`log`."""
 
     settings: EnvironmentSettings
-    uv: str | None = field(default_factory=find_uv)
+    uv: str | None = field(default_factory=lambda: find_uv())
     log: list[str] = field(default_factory=list)
 
     @property
@@ -148,7 +150,8 @@ class Installer:
             out, err = await process.communicate()
         except BaseException:  # cancelled or timed out: the installer must not outlive us
             if process.returncode is None:
-                process.kill()
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)  # its own session: uv's children too
                 await asyncio.shield(process.wait())
             raise
         stdout, stderr = out.decode(errors="replace"), err.decode(errors="replace")
