@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[BenchConfig, Path | None]
     parser.add_argument("--reps", type=int, help="timed repetitions per workload (default 3)")
     parser.add_argument("--quick", action="store_true", help="1 repetition, small W4-W6 sizes")
     parser.add_argument("--no-kfp", action="store_true", help="skip the kfp comparison")
-    parser.add_argument("--only", help="comma-separated workloads: w1,w2,w3,w4,w5,w6")
+    parser.add_argument("--only", help="comma-separated workloads: w0,w1,w2,w3,w4,w5,w6,w7,w8")
     parser.add_argument(
         "--controller-timeout", type=float, help="seconds per W4/W6 controller run (default 180)"
     )

@@ -4,7 +4,7 @@
 ``BENCH_QUICK=1``: one repetition, no warm-up run, small W4 sizes, a 1,000-run W5
 and a 100-iteration W6 — a smoke run.
 ``BENCH_KFP=0``: skip the kfp comparison (no venv is created).
-``BENCH_ONLY=w1,w4``: run only these workloads (``w1 w2 w3 w4 w5 w6``).
+``BENCH_ONLY=w1,w4``: run only these workloads (``w0 w1 w2 w3 w4 w5 w6 w7 w8``).
 ``BENCH_CONTROLLER_TIMEOUT`` (default 180): seconds one W4 or W6 controller run
 may take; larger sizes are skipped after one runs over.
 Command-line flags of ``python -m bench`` override these.
@@ -17,7 +17,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-WORKLOADS = ("w1", "w2", "w3", "w4", "w5", "w6")
+WORKLOADS = ("w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8")
+"""w0: the cold step process (exec to step.started); w7: the demo pipeline;
+w8: steps sharing ``packages``; the others as in ``docs/performance.md``."""
+STEP_START_REPS = 7
+"""W0: step processes timed (5 in quick mode): single processes vary more than runs."""
+QUICK_STEP_START_REPS = 5
 RUNS_LISTED = 10_000
 """W5: recorded runs ``runner runs list`` lists (1,000 in quick mode)."""
 QUICK_RUNS_LISTED = 1_000
@@ -41,6 +46,7 @@ class BenchConfig:
     controller_sizes: tuple[int, ...] = FULL_SIZES
     runs_listed: int = RUNS_LISTED
     loop_items: int = LOOP_ITEMS
+    step_start_reps: int = STEP_START_REPS
     controller_timeout: float = 180.0
     run_timeout: float = 1800.0
     """Wall-clock limit of one worker process (a whole workload)."""
@@ -77,6 +83,7 @@ class BenchConfig:
             controller_sizes=QUICK_CONTROLLER_SIZES,
             runs_listed=QUICK_RUNS_LISTED,
             loop_items=QUICK_LOOP_ITEMS,
+            step_start_reps=QUICK_STEP_START_REPS,
         )
 
 

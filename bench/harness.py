@@ -36,6 +36,8 @@ class Job:
     system: str
     command: list[str]
     timeout: float
+    env: dict[str, str] | None = None
+    """Set in the worker's environment on top of the bench's (``RUNNER_WARM``)."""
 
 
 def _tail(path: Path, lines: int = 4) -> str:
@@ -64,6 +66,8 @@ def worker_environment(work: Path) -> dict[str, str]:
 def run_job(job: Job, logs: Path, env: dict[str, str] | None = None) -> Result:
     """Run ``job``; a failure becomes a result with ``error`` and no samples."""
     log = logs / f"{job.label}.log"
+    if job.env:
+        env = {**(os.environ if env is None else env), **job.env}
     with log.open("w") as err:
         proc = subprocess.Popen(
             job.command, cwd=REPO, stdout=subprocess.PIPE, stderr=err, text=True, env=env
@@ -88,19 +92,32 @@ def _worker(payload: dict[str, Any]) -> list[str]:
     return [sys.executable, "-m", "bench.worker", json.dumps(payload)]
 
 
+VARIANTS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("runner", {"RUNNER_WARM": "1"}),
+    ("runner-cold", {"RUNNER_WARM": "0"}),
+)
+"""runner with warm workers (the default, said explicitly) and without them."""
+WARM_COLD_WORKLOADS = ("w1", "w2")
+"""W3 starts no step (every one is a cache hit): it runs once, with the default."""
+
+
 def jobs_w123(config: BenchConfig, tree: SourceTree, work: Path, kfp: KfpEnv) -> Iterator[Job]:
     for workload in ("w1", "w2", "w3"):
         if not config.wants(workload):
             continue
-        payload = {
-            "kind": "runner",
-            "workload": workload,
-            "pipeline_file": str(tree.runner_file),
-            "home": str(work / f"home-{workload}"),
-            "reps": config.reps,
-            "warmup": config.warmup,
-        }
-        yield Job(f"{workload}-runner", workload, "runner", _worker(payload), config.run_timeout)
+        variants = VARIANTS if workload in WARM_COLD_WORKLOADS else VARIANTS[:1]
+        for system, variant_env in variants:
+            payload = {
+                "kind": "runner",
+                "workload": workload,
+                "pipeline_file": str(tree.runner_file),
+                "home": str(work / f"home-{workload}-{system}"),
+                "reps": config.reps,
+                "warmup": config.warmup,
+                "system": system,
+            }
+            label = f"{workload}-{system}"
+            yield Job(label, workload, system, _worker(payload), config.run_timeout, variant_env)
         if kfp.python is not None:
             command = [
                 str(kfp.python),
@@ -125,6 +142,13 @@ def run_all(
     logs.mkdir(parents=True, exist_ok=True)
     env = worker_environment(work)
     results: list[Result] = []
+    if config.wants("w0"):
+        progress("w0 cold step process, exec to step.started")
+        payload: dict[str, Any] = {
+            "kind": "w0-step-start", "reps": config.step_start_reps, "work": str(work),
+        }  # fmt: skip
+        job = Job("w0-step-start", "w0-step-start", "runner", _worker(payload), 600)
+        results.append(run_job(job, logs, env))
     for job in jobs_w123(config, tree, work, kfp):
         progress(f"{job.workload} on {job.system}")
         results.append(run_job(job, logs, env))
@@ -142,6 +166,21 @@ def run_all(
         results.append(run_job(job, logs, env))
     if config.wants("w6"):
         results.extend(_run_w6(config, work, logs, env, progress))
+    if config.wants("w7"):
+        for system, variant_env in VARIANTS:
+            progress(f"w7 the demo pipeline, uncached, {system}")
+            # One home for both: the demo's scikit-learn environment is built once.
+            payload = {"kind": "w7-demo", "home": str(work / "home-w7"),
+                       "reps": config.reps, "system": system}  # fmt: skip
+            job = Job(f"w7-{system}", "w7", system, _worker(payload), config.run_timeout,
+                      variant_env)  # fmt: skip
+            results.append(run_job(job, logs, env))
+    if config.wants("w8"):
+        progress("w8 steps sharing packages, built once")
+        payload = {"kind": "w8-packages", "home": str(work / "home-w8"),
+                   "source": str(work / "src-w8")}  # fmt: skip
+        job = Job("w8-packages", "w8", "runner", _worker(payload), config.run_timeout)
+        results.append(run_job(job, logs, env))
     return results
 
 

@@ -82,6 +82,38 @@ def _processes() -> dict[int, tuple[int, int]]:
     return table
 
 
+def descendants_cpu_seconds() -> float:
+    """CPU time of every process below this one, live or ended, from ``/proc``.
+
+    A live descendant counts with what its own ended children spent
+    (``cutime``/``cstime``), and the children this process has reaped count
+    through ``RUSAGE_CHILDREN``. So a step forked by a warm worker is counted
+    whether the worker has reaped it yet or not, which ``RUSAGE_CHILDREN``
+    alone (only children reaped by this process) would miss.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        fields = raw[raw.rfind(b")") + 2 :].split()
+        table[int(entry)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    ticks, stack = 0, list(children.get(os.getpid(), ()))
+    while stack:
+        pid = stack.pop()
+        ticks += table[pid][1]
+        stack.extend(children.get(pid, ()))
+    return ticks / tick + children_cpu_seconds()
+
+
 def tree_rss_mib(root: int) -> float:
     """Resident memory of ``root`` and all its descendants together, now (MiB)."""
     table = _processes()

@@ -100,25 +100,43 @@ def rate(result: Result) -> float | None:
     return transitions / med if transitions and med else None
 
 
-def summary(results: list[Result]) -> dict[str, Any]:
-    """The figures the table shows, for the JSON record."""
+def _comparison_figures(results: list[Result]) -> dict[str, Any]:
+    """W1-W3 per system (runner warm, runner cold, kfp) and their ratios to kfp."""
     out: dict[str, Any] = {}
     for workload in ("w1", "w2", "w3"):
         row: dict[str, Any] = {}
-        for system in ("runner", "kfp"):
+        for system in ("runner", "runner-cold", "kfp"):
             r = _find(results, workload, system)
             if r is not None and r.median is not None:
                 row[system] = {
                     "median_seconds": r.median,
                     "per_step_seconds": r.median / STEPS_PER_RUN[workload],
+                    "cpu_seconds_per_run": r.extra.get("cpu_seconds_per_run"),
+                    "warm": r.extra.get("warm"),
                 }
-        if "runner" in row and "kfp" in row:
-            row["runner_over_kfp"] = row["runner"]["median_seconds"] / row["kfp"]["median_seconds"]
+        for system, key in (("runner", "runner_over_kfp"), ("runner-cold", "cold_over_kfp")):
+            if system in row and "kfp" in row:
+                row[key] = row[system]["median_seconds"] / row["kfp"]["median_seconds"]
+                row[f"cpu_{key}"] = _ratio(
+                    row[system]["cpu_seconds_per_run"], row["kfp"]["cpu_seconds_per_run"]
+                )
         if row:
             out[workload] = row
-    w1 = _find(results, "w1", "runner")
-    if w1 is not None and w1.median is not None:
-        out["per_step_overhead_seconds"] = w1.median / 10
+    return out
+
+
+def summary(results: list[Result]) -> dict[str, Any]:
+    """The figures the table shows, for the JSON record."""
+    out: dict[str, Any] = _comparison_figures(results)
+    for system, key in (
+        ("runner", "per_step_overhead_seconds"),
+        ("runner-cold", "per_step_overhead_cold_seconds"),
+        ("kfp", "per_step_overhead_kfp_seconds"),
+    ):
+        w1 = _find(results, "w1", system)
+        if w1 is not None and w1.median is not None:
+            out[key] = w1.median / 10
+    out.update(_issue_14_figures(results))
     for workload in ("w4-decide", "w4-controller"):
         sizes = {
             int(r.extra["steps"]): {"median_seconds": r.median, "transitions_per_second": rate(r)}
@@ -144,6 +162,42 @@ def summary(results: list[Result]) -> dict[str, Any]:
                 "transitions_per_second": rate(r),
                 "transitions_per_cpu_second": cpu_rate(r, cpu_key),
             }
+    return out
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def _issue_14_figures(results: list[Result]) -> dict[str, Any]:
+    """W0 (the cold step process), W7 (the demo) and W8 (shared packages), for the JSON."""
+    out: dict[str, Any] = {}
+    w0 = _find(results, "w0-step-start", "runner")
+    if w0 is not None and w0.median is not None:
+        keys = ("exec_to_started_event_ms", "exec_to_started_received_ms",
+                "import_runner_step_main_ms", "modules_at_started", "forbidden_at_started",
+                "importtime_top")  # fmt: skip
+        out["w0-step-start"] = {k: w0.extra.get(k) for k in keys}
+    w7: dict[str, Any] = {}
+    for system in ("runner", "runner-cold"):
+        r = _find(results, "w7", system)
+        if r is not None and r.median is not None:
+            before = r.extra.get("before_seconds")
+            w7[system] = {
+                "median_seconds": r.median,
+                "cpu_seconds_per_run": r.extra.get("cpu_seconds_per_run"),
+                "warm": r.extra.get("warm"),
+                "faster_than_before": _ratio(before, r.median),
+            }
+            w7["before_seconds"] = before
+    if w7:
+        out["w7"] = w7
+    w8 = _find(results, "w8", "runner")
+    if w8 is not None and w8.median is not None:
+        out["w8"] = {k: w8.extra.get(k) for k in (
+            "first_run_seconds", "second_run_seconds", "build_seconds",
+            "environments_after_each_run", "packages",
+        )}  # fmt: skip
     return out
 
 
@@ -244,6 +298,128 @@ def comparison_table(results: list[Result], kfp: KfpEnv, reps: int) -> Table:
             _memory(theirs),
         )
     return table
+
+
+ISSUE_14_WORKLOADS = ("w0-step-start", "w1", "w2", "w3", "w7", "w8")
+
+
+def _median(result: Result | None) -> float | None:
+    return result.median if result is not None else None
+
+
+def _cpu_of(result: Result | None) -> float | None:
+    if result is None or result.median is None:
+        return None
+    value = result.extra.get("cpu_seconds_per_run")
+    return float(value) if value is not None else None
+
+
+def _x(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}x"
+
+
+def _variant(result: Result | None, text: str) -> str:
+    """A warm-variant cell, flagged when the executor ran with warm workers off."""
+    if result is not None and result.median is not None and result.extra.get("warm") is False:
+        return f"{text} (warm off)"
+    return text
+
+
+def targets_table(results: list[Result]) -> Table:
+    """Issue 14's figures side by side: warm workers, cold, kfp.local, and the targets."""
+    table = Table(
+        title="Step start (issue 14): runner with warm workers (default) and with "
+        "RUNNER_WARM=0, against kfp.local in the same bench run",
+        title_justify="left",
+        caption="CPU: user+system seconds per run of all processes (warm workers included). "
+        "W7 ratios: how many times faster than the demo's 9.8 s before. W0: a new "
+        "`python -m runner.step` process, exec to its step.started (the time in the event), "
+        "tracing off; median",
+        caption_justify="left",
+    )
+    for column in ("figure", "runner", "runner cold", "kfp.local", "runner/kfp", "cold/kfp"):
+        table.add_column(column, justify="right" if column != "figure" else "left")
+    table.add_column("target")
+    for workload, label, target in (("w1", "W1 chain of 10", "≤ 0.25x"),
+                                    ("w2", "W2 50 + fan-in", "≤ 0.3x")):  # fmt: skip
+        warm, cold, kfp = (_find(results, workload, s) for s in ("runner", "runner-cold", "kfp"))
+        if warm is None and cold is None:
+            continue
+        table.add_row(
+            f"{label}, wall",
+            _variant(warm, _cell(warm, "—")), _cell(cold, "—"), _cell(kfp, "—"),
+            _x(_ratio(_median(warm), _median(kfp))), _x(_ratio(_median(cold), _median(kfp))),
+            f"{target} kfp",
+        )  # fmt: skip
+        table.add_row(
+            f"{label}, CPU",
+            _s(_cpu_of(warm), 2), _s(_cpu_of(cold), 2), _s(_cpu_of(kfp), 2),
+            _x(_ratio(_cpu_of(warm), _cpu_of(kfp))), _x(_ratio(_cpu_of(cold), _cpu_of(kfp))),
+            "≤ 0.25x kfp" if workload == "w1" else "",
+        )  # fmt: skip
+        if workload == "w1":
+            per_step = [_median(r) for r in (warm, cold, kfp)]
+            table.add_row(
+                "per-step overhead (W1/10)",
+                *(_ms(m / 10) if m is not None else "—" for m in per_step),
+                "", "", "≤ 15 ms warm",
+            )  # fmt: skip
+    w3, w3_kfp = _find(results, "w3", "runner"), _find(results, "w3", "kfp")
+    if w3 is not None:
+        table.add_row(
+            "W3 W1 fully cached",
+            _ms(_median(w3)), "—", _ms(_median(w3_kfp)),
+            _x(_ratio(_median(w3), _median(w3_kfp))), "", "≤ 10 ms",
+        )  # fmt: skip
+    w7, w7_cold = _find(results, "w7", "runner"), _find(results, "w7", "runner-cold")
+    if w7 is not None or w7_cold is not None:
+        before = next((r.extra.get("before_seconds") for r in (w7, w7_cold) if r), None)
+        table.add_row(
+            "W7 demo, uncached",
+            _variant(w7, _cell(w7, "—")), _cell(w7_cold, "—"),
+            f"before: {before} s" if before else "—",
+            _x(_ratio(before, _median(w7))), _x(_ratio(before, _median(w7_cold))),
+            "≥ 3x faster",
+        )  # fmt: skip
+    w0 = _find(results, "w0-step-start", "runner")
+    if w0 is not None:
+        event = w0.extra.get("exec_to_started_event_ms") if w0.median is not None else None
+        cell = f"{event:.0f} ms" if event is not None else _cell(w0, "—")
+        table.add_row("W0 cold step: exec to started", "—", cell, "—", "", "", "≤ 80 ms")
+    w8 = _find(results, "w8", "runner")
+    if w8 is not None:
+        if w8.median is None:
+            cell = f"n/a ({w8.error})"
+        else:
+            x = w8.extra
+            runs = (
+                f"{_seconds(x.get('first_run_seconds'))} / {_seconds(x.get('second_run_seconds'))}"
+            )
+            envs = x.get("environments_after_each_run")
+            cell = f"{runs}; built {_seconds(x.get('build_seconds'))}; envs {envs}"
+        table.add_row("W8 shared packages, 1st / 2nd run", cell, "", "", "", "",
+                      "2nd: no install")  # fmt: skip
+    return table
+
+
+def _print_step_start_notes(console: Console, results: list[Result]) -> None:
+    w0 = _find(results, "w0-step-start", "runner")
+    if w0 is None or w0.median is None:
+        return
+    x = w0.extra
+    top = [
+        f"{row['module']} {row['cumulative_us'] / 1000:.0f}"
+        for row in x.get("importtime_top", [])
+        if row.get("depth") == 1
+    ][:6]
+    console.print(
+        f"W0: exec to step.started {x.get('exec_to_started_event_ms', 0):.0f} ms (event time), "
+        f"{x.get('exec_to_started_received_ms', 0):.0f} ms (received); "
+        f"{x.get('modules_at_started')} modules loaded by then; forbidden ones: "
+        f"{', '.join(x.get('forbidden_at_started') or []) or 'none'}; "
+        f"import runner.step.main {x.get('import_runner_step_main_ms', 0):.0f} ms, "
+        f"heaviest (cumulative ms): {', '.join(top) or '—'}"
+    )
 
 
 def _cpu(result: Result | None) -> str:
@@ -397,6 +573,9 @@ def print_report(console: Console, record: dict[str, Any], path: Path | None = N
     if any(r.workload in STEPS_PER_RUN for r in results):
         console.print(comparison_table(results, kfp, reps))
         _print_w1_notes(console, results)
+    if any(r.workload in ISSUE_14_WORKLOADS for r in results):
+        console.print(targets_table(results))
+        _print_step_start_notes(console, results)
     if any(r.workload.startswith("w4") for r in results):
         console.print(throughput_table(results, reps))
         if growth := growth_line(results):

@@ -7,6 +7,13 @@ on its own), with the CPU time all its processes (controller, steps,
 nats-server) spent per run. W1 and W2 run with ``no_cache`` (kfp.local caches nothing by
 default either); W3 populates the cache with one run and then times runs
 in which every step is a verified cache hit.
+
+W1 and W2 run twice, in separate workers: as ``runner`` with warm workers
+(``RUNNER_WARM=1``, the default: each step a fork of a worker that has
+imported the step runtime) and as ``runner-cold`` with ``RUNNER_WARM=0``
+(a new interpreter per step, as in a Kubernetes pod). The harness sets the
+variable for the worker; the executor's own setting is recorded with the
+result (``warm``), so a table never passes one variant off as the other.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 from bench.measure import (
     Result,
-    children_cpu_seconds,
+    descendants_cpu_seconds,
     own_cpu_seconds,
     process_cpu_seconds,
     vm_hwm_mib,
@@ -47,9 +54,10 @@ async def run_workload(
     reps: int,
     warmup: bool,
     concurrency: int | None = None,
+    system: str = "runner",
 ) -> Result:
     func, no_cache, expected = WORKLOADS[workload]
-    result = Result(workload=workload, system="runner")
+    result = Result(workload=workload, system=system)
     loaded = load_pipeline(f"{pipeline_file}:{func}")
     settings = Settings(home=home, local=LocalExecutorSettings(concurrency=concurrency))
     started = time.perf_counter()
@@ -59,22 +67,23 @@ async def run_workload(
         if not isinstance(executor, LocalExecutor):
             raise RuntimeError(f"the bench needs the local executor, not {executor!r}")
         if warmup or workload == "w3":  # W3's first run fills the cache
-            await _timed_run(stack, loaded, no_cache=no_cache)
+            await timed_run(stack, loaded, no_cache=no_cache)
         launched = executor.launched
         nats_pid = stack.embedded.pid if stack.embedded else None
-        before = _cpu(nats_pid)
+        before = cpu_now(nats_pid)
         states: list[RunState] = []
         for _ in range(reps):
-            seconds, state = await _timed_run(stack, loaded, no_cache=no_cache)
+            seconds, state = await timed_run(stack, loaded, no_cache=no_cache)
             _check(state, expected, cached=workload == "w3")
             result.samples.append(seconds)
             states.append(state)
-        spent = [(b - a) / reps for a, b in zip(before, _cpu(nats_pid), strict=True)]
+        spent = [(b - a) / reps for a, b in zip(before, cpu_now(nats_pid), strict=True)]
         result.extra["cpu_seconds_per_run"] = sum(spent)
         parts = ("controller", "steps", "nats")
         result.extra["cpu_split_per_run"] = dict(zip(parts, spent, strict=True))
         result.extra["processes_started"] = executor.launched - launched
         result.extra["concurrency"] = executor.settings.concurrency or "cpu count"
+        result.extra["warm"] = executor.settings.warm
         if workload == "w1":
             result.extra.update(chain_breakdown(states))
         result.extra["nats_server_peak_mib"] = vm_hwm_mib(
@@ -84,9 +93,10 @@ async def run_workload(
     return result
 
 
-async def _timed_run(
-    stack: Stack, loaded: LoadedPipeline, *, no_cache: bool
+async def timed_run(
+    stack: Stack, loaded: LoadedPipeline, *, no_cache: bool, timeout: float = RUN_TIMEOUT
 ) -> tuple[float, RunState]:
+    """Submit one run of ``loaded`` and wait for it: (wall seconds, final state)."""
     started = time.perf_counter()
     handle = await submit(
         loaded.pipeline,
@@ -96,13 +106,15 @@ async def _timed_run(
         no_cache=no_cache,
         requested_by="bench",
     )
-    state = await handle.wait(timeout=RUN_TIMEOUT)
+    state = await handle.wait(timeout=timeout)
     return time.perf_counter() - started, state
 
 
-def _cpu(nats_pid: int | None) -> tuple[float, float, float]:
-    """CPU seconds so far: this process (controller, executor), its reaped steps, nats-server."""
-    return own_cpu_seconds(), children_cpu_seconds(), process_cpu_seconds(nats_pid)
+def cpu_now(nats_pid: int | None) -> tuple[float, float, float]:
+    """CPU seconds so far: this process (controller, executor); the steps (and warm
+    workers), live or ended; nats-server."""
+    nats = process_cpu_seconds(nats_pid)
+    return own_cpu_seconds(), descendants_cpu_seconds() - nats, nats
 
 
 def _check(state: RunState, expected: int, *, cached: bool) -> None:

@@ -29,8 +29,21 @@ def run_job(job: dict[str, Any]) -> Result:
                 Path(job["home"]),
                 reps=job["reps"],
                 warmup=job["warmup"],
+                system=job.get("system", "runner"),
             )
         )
+    if kind == "w0-step-start":
+        from bench.step_start import step_start
+
+        return step_start(job["reps"], Path(job["work"]))
+    if kind == "w7-demo":
+        from bench.demo import demo_workload
+
+        return asyncio.run(demo_workload(Path(job["home"]), job["reps"], job["system"]))
+    if kind == "w8-packages":
+        from bench.packages import packages_workload
+
+        return asyncio.run(packages_workload(Path(job["home"]), Path(job["source"])))
     if kind == "w4-decide":
         from bench.throughput import decide_throughput
 

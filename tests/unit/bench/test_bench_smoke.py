@@ -232,3 +232,92 @@ def test_without_kfp_the_bench_says_why(tmp_path: Path) -> None:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_tree_memory_of_this_process_is_positive() -> None:
     assert tree_rss_mib(os.getpid()) > 0
+
+
+def _issue_14_results() -> list[Result]:
+    return [
+        Result("w0-step-start", "runner", samples=[0.07, 0.08, 0.09],
+               extra={"exec_to_started_event_ms": 80.0, "exec_to_started_received_ms": 81.0,
+                      "modules_at_started": 300, "forbidden_at_started": [],
+                      "import_runner_step_main_ms": 60.0,
+                      "importtime_top": [{"module": "runner.step.report", "depth": 1,
+                                          "cumulative_us": 30000, "self_us": 100}]}),
+        Result("w1", "runner", samples=[0.2], extra={"cpu_seconds_per_run": 0.1, "warm": True}),
+        Result("w1", "runner-cold", samples=[4.0],
+               extra={"cpu_seconds_per_run": 3.0, "warm": False}),
+        Result("w1", "kfp", samples=[0.8], extra={"cpu_seconds_per_run": 0.8}),
+        Result("w2", "runner-cold", error="boom"),
+        Result("w3", "runner", samples=[0.008]),
+        Result("w3", "kfp", samples=[0.002]),
+        Result("w7", "runner", samples=[2.45], extra={"before_seconds": 9.8, "warm": True}),
+        Result("w7", "runner-cold", samples=[4.9], extra={"before_seconds": 9.8, "warm": False}),
+        Result("w8", "runner", samples=[1.5],
+               extra={"first_run_seconds": 9.0, "second_run_seconds": 1.5, "build_seconds": 6.0,
+                      "environments_after_each_run": [1, 1], "packages": ["tabulate"]}),
+    ]  # fmt: skip
+
+
+def test_the_issue_14_figures_are_derived_and_shown() -> None:
+    results = _issue_14_results()
+    figures = summary(results)
+    assert figures["w1"]["runner_over_kfp"] == pytest.approx(0.25)
+    assert figures["w1"]["cold_over_kfp"] == pytest.approx(5.0)
+    assert figures["w1"]["cpu_runner_over_kfp"] == pytest.approx(0.125)
+    assert figures["per_step_overhead_cold_seconds"] == pytest.approx(0.4)
+    assert figures["per_step_overhead_kfp_seconds"] == pytest.approx(0.08)
+    assert figures["w0-step-start"]["exec_to_started_event_ms"] == 80.0
+    assert figures["w7"]["runner"]["faster_than_before"] == pytest.approx(4.0)
+    assert figures["w7"]["runner-cold"]["faster_than_before"] == pytest.approx(2.0)
+    assert figures["w8"]["environments_after_each_run"] == [1, 1]
+
+    record = build_record(BenchConfig(), KfpEnv(None, "2.x", None), results, datetime.now(UTC))
+    console = Console(record=True, width=200)
+    print_report(console, json.loads(json.dumps(record, default=str)))
+    text = console.export_text()
+    assert "Step start (issue 14)" in text
+    assert "0.25x" in text  # W1 wall, warm over kfp
+    assert "5.00x" in text  # W1 wall, cold over kfp
+    assert "400 ms" in text  # cold per-step overhead
+    assert "8.0 ms" in text  # W3 fully cached
+    assert "4.00x" in text  # W7 warm: 9.8 s / 2.45 s
+    assert "W0 cold step: exec to started" in text
+    assert "80 ms" in text
+    assert "9.0 s / 1.5 s" in text  # W8 first / second run
+    assert "forbidden ones: none" in text
+
+
+def test_w1_and_w2_run_warm_and_cold_and_w3_once(tmp_path: Path) -> None:
+    from bench.harness import jobs_w123
+
+    tree = write_sources(tmp_path / "src")
+    config = BenchConfig(only=("w1", "w2", "w3"))
+    jobs = list(jobs_w123(config, tree, tmp_path, KfpEnv(None, None, "off")))
+    assert [(j.workload, j.system) for j in jobs] == [
+        ("w1", "runner"), ("w1", "runner-cold"), ("w2", "runner"), ("w2", "runner-cold"),
+        ("w3", "runner"),
+    ]  # fmt: skip
+    assert {j.system: (j.env or {}).get("RUNNER_WARM") for j in jobs} == {
+        "runner": "1",
+        "runner-cold": "0",
+    }
+    assert len({j.command[-1] for j in jobs}) == len(jobs)  # each its own home
+
+
+def test_the_step_start_probe_parts(tmp_path: Path) -> None:
+    from bench.packages import CHAIN as PACKAGE_STEPS
+    from bench.packages import packages_source
+    from bench.step_start import forbidden_in, import_time_top, step_environment
+
+    assert forbidden_in(["aiohttp.client", "rich", "richer", "runner.dsl.pipeline"]) == [
+        "aiohttp",
+        "rich",
+        "runner.dsl.pipeline",
+    ]
+    figures = import_time_top(step_environment(tmp_path), top=5)
+    assert figures["runner_step_main_us"] > 0
+    assert len(figures["top_cumulative"]) == 5
+    assert figures["top_cumulative"][0]["module"] == "runner.step.main"
+    (tmp_path / "bench_packages_w8.py").write_text(packages_source())
+    spec = load_pipeline(f"{tmp_path / 'bench_packages_w8.py'}:shared").pipeline.compile()
+    assert len(spec.tasks) == PACKAGE_STEPS
+    assert all(c.packages == ["tabulate"] for c in spec.components.values())
