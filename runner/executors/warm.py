@@ -585,6 +585,10 @@ class WarmPool:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    def cold_modules(self) -> dict[str, str]:
+        """Component modules that start cold because preloading them was unsafe, and why."""
+        return {m: why for state in self._keys.values() for m, why in state.unsafe.items()}
+
     def pids(self) -> list[int]:
         return sorted(z.pid for z in self._all if not z.dead.done())
 

@@ -1,0 +1,427 @@
+"""Warm workers (forked attempts) and cold starts keep the same guarantees.
+
+Every fault is run on both paths: ``warm`` forks the attempt from a zygote,
+``cold`` starts ``python -m runner.step``. A component notes its pid, parent,
+process group and environment, so a test can tell which path ran it (a warm
+attempt's parent is its zygote; a cold one's is this process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.api import submit
+from runner.config import LocalExecutorSettings, Settings
+from runner.core import RunStatus, StepStatus
+from runner.events.kinds import EventKind
+from runner.executors.local import LocalExecutor
+from runner.process_identity import ProcessIdentity
+from runner.stack import Stack
+from tests.waiting import until
+
+pytestmark = pytest.mark.integration
+
+WARM = """
+import ctypes
+import json
+import os
+import signal
+import sys
+import time
+
+from runner import component, pipeline
+
+
+def _note(log_dir: str, name: str) -> None:
+    info = {
+        "pid": os.getpid(), "ppid": os.getppid(), "pgid": os.getpgid(0),
+        "foo": os.environ.get("FOO"), "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "cwd": os.getcwd(),
+    }
+    with open(os.path.join(log_dir, name), "a") as fh:
+        fh.write(json.dumps(info) + "\\n")
+
+
+@component
+def ends(log_dir: str, how: str) -> int:
+    _note(log_dir, "ends")
+    if how == "sigkill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    elif how == "exit3":
+        os._exit(3)
+    elif how == "segfault":
+        ctypes.string_at(0)
+    elif how == "sleep":
+        time.sleep(120)
+    print("to stdout: hello from", how)
+    print("to stderr: hello from", how, file=sys.stderr)
+    return 0
+
+
+@component
+def waits(log_dir: str, go: str) -> int:
+    _note(log_dir, "waits")
+    while not os.path.exists(go):
+        time.sleep(0.02)
+    return 1
+
+
+@component(warm=False)
+def cold_only(log_dir: str) -> int:
+    _note(log_dir, "cold_only")
+    return 2
+
+
+@pipeline(name="ends")
+def ends_p(log_dir: str = "", how: str = ""):
+    ends(log_dir=log_dir, how=how).set_caching(False).set_env(FOO="bar")
+
+
+@pipeline(name="timed")
+def timed_p(log_dir: str = "", how: str = ""):
+    ends(log_dir=log_dir, how=how).set_caching(False).set_timeout(2)
+
+
+@pipeline(name="gpu")
+def gpu_p(log_dir: str = ""):
+    ends(log_dir=log_dir, how="ok").set_caching(False).set_resources(gpu=1)
+
+
+@pipeline(name="waiting")
+def waiting_p(log_dir: str = "", go: str = ""):
+    waits(log_dir=log_dir, go=go).set_caching(False)
+
+
+@pipeline(name="optout")
+def optout_p(log_dir: str = ""):
+    cold_only(log_dir=log_dir).set_caching(False)
+"""
+
+THREADED = """
+import json
+import os
+import threading
+import time
+
+from runner import component, pipeline
+
+threading.Thread(target=time.sleep, args=(300,), daemon=True, name="started-at-import").start()
+
+
+@component
+def threaded(log_dir: str) -> int:
+    with open(os.path.join(log_dir, "threaded"), "a") as fh:
+        fh.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}) + "\\n")
+    return 3
+
+
+@pipeline(name="threaded")
+def threaded_p(log_dir: str = ""):
+    threaded(log_dir=log_dir).set_caching(False)
+"""
+
+
+def notes(calls: Path, name: str) -> list[dict[str, Any]]:
+    path = calls / name
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def alive(pid: int) -> bool:
+    return ProcessIdentity.of(pid) is not None
+
+
+def local_settings(*, warm: bool, **values: Any) -> LocalExecutorSettings:
+    # model_copy: ``warm`` has environment aliases (RUNNER_WARM, RUNNER_LOCAL_WARM), and
+    # the settings class does not populate it by its field name.
+    return LocalExecutorSettings(**values).model_copy(update={"warm": warm})
+
+
+@pytest.fixture(params=["warm", "cold"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def stack(tmp_path: Path, mode: str) -> AsyncIterator[Stack]:
+    local = local_settings(warm=mode == "warm", gpus="0")
+    async with Stack(Settings(home=tmp_path / "home", local=local)) as running:
+        yield running
+
+
+def executor(stack: Stack) -> LocalExecutor:
+    assert isinstance(stack.executor, LocalExecutor)
+    return stack.executor
+
+
+async def start(stack: Stack, loaded, calls: Path, **params):  # type: ignore[no-untyped-def]
+    return await submit(
+        loaded.pipeline,
+        {"log_dir": str(calls), **params},
+        bus=stack.bus,
+        store=stack.store,
+        source_root=loaded.source_root,
+    )
+
+
+def check_path(mode: str, note: dict[str, Any]) -> None:
+    """The attempt ran the way ``mode`` says, in its own process group."""
+    assert note["pgid"] == note["pid"], "an attempt leads its own process group"
+    if mode == "warm":
+        assert note["ppid"] != os.getpid(), "a warm attempt is a fork of its zygote"
+        assert note["pid"] != note["ppid"]
+    else:
+        assert note["ppid"] == os.getpid(), "a cold attempt is this process's child"
+
+
+async def run_warm_twice(stack: Stack, loaded: Any, calls: Path, mode: str, **params: Any) -> Any:
+    """The first run warms the zygote up (and preloads the module); the second is the test."""
+    if mode == "warm":
+        first = await (await start(stack, loaded, calls, how="ok")).wait(timeout=120)
+        assert first.status is RunStatus.SUCCEEDED
+    return await (await start(stack, loaded, calls, **params)).wait(timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("how", "reason", "exit_code", "sig"),
+    [
+        ("sigkill", "Killed", None, signal.SIGKILL),
+        ("exit3", "ExitCode", 3, None),
+        ("segfault", "Signal", None, signal.SIGSEGV),
+    ],
+)
+async def test_an_attempt_that_dies_is_reported_with_its_exit_status(
+    stack: Stack, calls: Path, write_pipeline, mode: str, how: str, reason: str,
+    exit_code: int | None, sig: int | None,
+) -> None:  # fmt: skip
+    state = await run_warm_twice(stack, write_pipeline(WARM, "ends_p"), calls, mode, how=how)
+    assert state.status is RunStatus.FAILED
+    error = state.steps["ends"].error
+    assert error is not None
+    assert (error.reason, error.exit_code, error.signal) == (reason, exit_code, sig)
+    check_path(mode, notes(calls, "ends")[-1])
+
+
+async def test_a_timeout_kills_the_attempt(
+    stack: Stack, calls: Path, write_pipeline, mode: str
+) -> None:
+    loaded = write_pipeline(WARM, "timed_p")
+    state = await run_warm_twice(stack, loaded, calls, mode, how="sleep")
+    assert state.status is RunStatus.FAILED
+    error = state.steps["ends"].error
+    assert error is not None
+    assert error.reason == "Timeout"
+    note = notes(calls, "ends")[-1]
+    check_path(mode, note)
+    await until(lambda: not alive(note["pid"]), "the timed-out attempt to be gone", timeout=10)
+
+
+async def test_a_cancel_kills_the_attempts_process_group(
+    stack: Stack, calls: Path, write_pipeline, mode: str
+) -> None:
+    loaded = write_pipeline(WARM, "ends_p")
+    if mode == "warm":
+        await (await start(stack, loaded, calls, how="ok")).wait(timeout=120)
+    handle = await start(stack, loaded, calls, how="sleep")
+    await until(lambda: len(notes(calls, "ends")) == (2 if mode == "warm" else 1),
+                "the attempt to start", timeout=60)  # fmt: skip
+    note = notes(calls, "ends")[-1]
+    check_path(mode, note)
+    await handle.cancel()
+    state = await handle.wait(timeout=60)
+    assert state.status is RunStatus.CANCELLED
+    assert state.steps["ends"].status is StepStatus.CANCELLED
+    await until(lambda: not alive(note["pid"]), "the cancelled attempt to be gone", timeout=10)
+
+
+async def test_the_attempt_has_its_own_process_env_directory_and_log(
+    stack: Stack, calls: Path, write_pipeline, mode: str
+) -> None:
+    state = await run_warm_twice(stack, write_pipeline(WARM, "ends_p"), calls, mode, how="ok")
+    assert state.status is RunStatus.SUCCEEDED
+    note = notes(calls, "ends")[-1]
+    check_path(mode, note)
+    assert note["foo"] == "bar", "the task's env reaches the attempt"
+    attempt_dir = stack.settings.home / "executions" / state.run_id / "ends" / "1"
+    assert Path(note["cwd"]).resolve() == attempt_dir.resolve()
+    log = (attempt_dir / "log.txt").read_text()
+    assert "to stdout: hello from ok" in log
+    assert "to stderr: hello from ok" in log
+    identity = json.loads((attempt_dir / "pid").read_text())
+    assert identity["pid"] == note["pid"], "the identity file names the attempt, not its zygote"
+
+
+async def test_the_gpu_env_var_is_set_in_the_attempt(
+    stack: Stack, calls: Path, write_pipeline, mode: str
+) -> None:
+    loaded = write_pipeline(WARM, "gpu_p")
+    for _ in range(2 if mode == "warm" else 1):
+        state = await (await start(stack, loaded, calls)).wait(timeout=120)
+        assert state.status is RunStatus.SUCCEEDED
+    note = notes(calls, "ends")[-1]
+    check_path(mode, note)
+    assert note["cuda"] == "0"
+
+
+async def test_a_component_can_opt_out_of_warm_workers(
+    stack: Stack, calls: Path, write_pipeline, mode: str
+) -> None:
+    loaded = write_pipeline(WARM, "optout_p")
+    for _ in range(2):
+        state = await (await start(stack, loaded, calls)).wait(timeout=120)
+        assert state.status is RunStatus.SUCCEEDED
+    assert [n["ppid"] for n in notes(calls, "cold_only")] == [os.getpid()] * 2
+    if mode == "warm":
+        warm = executor(stack).warm
+        assert warm is not None
+        assert any("opted out" in reason for reason in warm.cold_starts)
+
+
+async def test_a_module_that_starts_a_thread_at_import_is_not_preloaded_and_runs_cold(
+    tmp_path: Path, calls: Path, write_pipeline
+) -> None:
+    loaded = write_pipeline(THREADED, "threaded_p")
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
+        warm = executor(stack).warm
+        assert warm is not None
+        first = await (await start(stack, loaded, calls)).wait(timeout=120)
+        assert first.status is RunStatus.SUCCEEDED
+        # After the first attempt its module is preloaded into the zygote, which then
+        # has a second thread: it refuses to fork, and the module is marked.
+        reasons = await until(warm.cold_modules, "the preload to be refused", timeout=60)
+        (module, reason), = reasons.items()  # fmt: skip
+        assert module.startswith("pipe_threaded_p_")
+        assert "started 1 thread(s) (started-at-import)" in reason
+        second = await (await start(stack, loaded, calls)).wait(timeout=120)
+        assert second.status is RunStatus.SUCCEEDED
+        assert second.steps["threaded"].parameters["output"] == 3
+        assert notes(calls, "threaded")[-1]["ppid"] == os.getpid(), "it started cold"
+        assert any(reason.startswith("preloading its module") for reason in warm.cold_starts)
+
+
+async def test_a_zygote_killed_mid_run_loses_no_attempt(
+    tmp_path: Path, calls: Path, write_pipeline
+) -> None:
+    loaded = write_pipeline(WARM, "waiting_p")
+    go = tmp_path / "go"
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
+        go.touch()
+        await (await start(stack, loaded, calls, go=str(go))).wait(timeout=120)  # warms up
+        go.unlink()
+        handle = await start(stack, loaded, calls, go=str(go))
+        await until(lambda: len(notes(calls, "waits")) == 2, "the attempt to start", timeout=60)
+        note = notes(calls, "waits")[-1]
+        zygote = note["ppid"]
+        assert zygote != os.getpid()
+        os.kill(zygote, signal.SIGKILL)
+        await until(lambda: not alive(zygote), "the zygote to die", timeout=10)
+        assert alive(note["pid"]), "its attempt outlives it"
+        go.touch()
+        state = await handle.wait(timeout=60)
+        assert state.status is RunStatus.SUCCEEDED
+        assert state.steps["waits"].attempt == 1
+        # The next attempt gets a new zygote.
+        state = await (await start(stack, loaded, calls, go=str(go))).wait(timeout=120)
+        assert state.status is RunStatus.SUCCEEDED
+        assert notes(calls, "waits")[-1]["ppid"] not in (zygote, os.getpid())
+
+
+async def test_an_attempt_that_dies_after_its_zygote_is_relaunched(
+    tmp_path: Path, calls: Path, write_pipeline
+) -> None:
+    loaded = write_pipeline(WARM, "waiting_p")
+    go = tmp_path / "go"
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
+        go.touch()
+        await (await start(stack, loaded, calls, go=str(go))).wait(timeout=120)
+        go.unlink()
+        handle = await start(stack, loaded, calls, go=str(go))
+        await until(lambda: len(notes(calls, "waits")) == 2, "the attempt to start", timeout=60)
+        note = notes(calls, "waits")[-1]
+        os.kill(note["ppid"], signal.SIGKILL)
+        await until(lambda: not alive(note["ppid"]), "the zygote to die", timeout=10)
+        os.kill(note["pid"], signal.SIGKILL)  # nobody can read its exit status now
+        await until(lambda: len(notes(calls, "waits")) == 3, "the relaunch", timeout=60)
+        go.touch()
+        state = await handle.wait(timeout=60)
+        assert state.status is RunStatus.SUCCEEDED
+        assert state.steps["waits"].attempt == 2
+        failures = [
+            e.data for e in await _events(handle) if e.kind is EventKind.STEP_FAILED
+        ]  # fmt: skip
+        assert len(failures) == 1
+        assert failures[0].error.reason == "Lost"
+        assert "exit status unknown: its warm worker" in failures[0].error.message
+
+
+async def _events(handle: Any) -> list[Any]:
+    seen: list[Any] = []
+    stream = handle.events()
+    try:
+        async for event in stream:
+            seen.append(event)
+            if event.kind in (EventKind.RUN_SUCCEEDED, EventKind.RUN_FAILED):
+                return seen
+    finally:
+        await stream.aclose()
+    return seen
+
+
+async def test_zygotes_are_stopped_with_the_executor(
+    tmp_path: Path, calls: Path, write_pipeline
+) -> None:
+    loaded = write_pipeline(WARM, "ends_p")
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
+        for _ in range(2):
+            state = await (await start(stack, loaded, calls, how="ok")).wait(timeout=120)
+            assert state.status is RunStatus.SUCCEEDED
+        warm = executor(stack).warm
+        assert warm is not None
+        pids = warm.pids()
+        assert pids
+        assert notes(calls, "ends")[-1]["ppid"] in pids
+        status = json.loads((tmp_path / "home" / "warm" / "status.json").read_text())
+        assert [z["pid"] for z in status["zygotes"]] == pids
+        assert status["zygotes"][0]["forks"] == 2
+    assert [pid for pid in pids if alive(pid)] == []
+    assert not (tmp_path / "home" / "warm" / "status.json").exists()
+
+
+async def test_two_executors_launching_one_attempt_run_it_once(
+    tmp_path: Path, mode: str, stack: Stack
+) -> None:
+    from tests.unit.executors.requests import make_request
+
+    request = make_request(container=True, run_id="twice-20250101-120000-abc123")
+    assert request.component.container is not None
+    command = request.component.container.model_copy(update={"command": ["sh", "-c", "sleep 1"]})
+    component = request.component.model_copy(update={"container": command})
+    update = {"component": component, "store_uri": stack.store.uri, "nats_url": stack.nats_url}
+    request = request.model_copy(update={**update, "env": {}})
+    reported: list[Any] = []
+
+    async def publish(event: Any) -> None:
+        reported.append(event)
+
+    home = tmp_path / "shared-home"
+    settings = local_settings(warm=mode == "warm")
+    one = LocalExecutor(home=home, store=stack.store, publish=publish, settings=settings)
+    two = LocalExecutor(home=home, store=stack.store, publish=publish, settings=settings)
+    try:
+        await asyncio.gather(one.launch(request), two.launch(request))
+        await asyncio.gather(one.wait_idle(), two.wait_idle())
+        assert one.launched + two.launched == 1
+        assert reported == [], "the step reported itself; neither executor reported a failure"
+        state_dir = home / "executions" / request.run_id / request.step / "1"
+        assert (state_dir / "reported").exists()
+    finally:
+        await asyncio.gather(one.aclose(), two.aclose())
