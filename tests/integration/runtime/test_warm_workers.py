@@ -425,3 +425,74 @@ async def test_two_executors_launching_one_attempt_run_it_once(
         assert (state_dir / "reported").exists()
     finally:
         await asyncio.gather(one.aclose(), two.aclose())
+
+
+BIG = """
+import json
+import os
+
+from runner import component, pipeline
+
+_BLOB = b"x" * (96 * 1024 * 1024)  # imported once per zygote: it grows past warm_max_rss_mb
+
+
+@component
+def big(log_dir: str) -> int:
+    with open(os.path.join(log_dir, "big"), "a") as fh:
+        fh.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}) + "\\n")
+    return len(_BLOB) // (1024 * 1024)
+
+
+@pipeline(name="big")
+def big_p(log_dir: str = ""):
+    big(log_dir=log_dir).set_caching(False)
+"""
+
+
+async def test_warm_max_bounds_the_zygotes_least_recently_used_first(
+    tmp_path: Path, calls: Path, write_pipeline
+) -> None:
+    one, two = write_pipeline(WARM, "waiting_p"), write_pipeline(WARM, "waiting_p")
+    go = tmp_path / "go"
+    go.touch()
+    settings = Settings(home=tmp_path / "home", local=local_settings(warm=True, warm_max=1))
+    async with Stack(settings) as stack:
+        warm = executor(stack).warm
+        assert warm is not None
+        await (await start(stack, one, calls, go=str(go))).wait(timeout=120)
+        first = notes(calls, "waits")[-1]["ppid"]
+        await (await start(stack, two, calls, go=str(go))).wait(timeout=120)
+        second = notes(calls, "waits")[-1]["ppid"]
+        assert second not in (first, os.getpid()), "the second code package got its own zygote"
+        await until(lambda: not alive(first), "the idle zygote to be stopped for it", timeout=20)
+        assert warm.pids() == [second]
+        # Its only zygote is busy: an attempt of another code package starts cold.
+        loaded = write_pipeline(WARM, "ends_p")
+        go.unlink()
+        busy = await start(stack, two, calls, go=str(go))
+        await until(lambda: len(notes(calls, "waits")) == 3, "the busy attempt", timeout=60)
+        state = await (await start(stack, loaded, calls, how="ok")).wait(timeout=120)
+        assert state.status is RunStatus.SUCCEEDED
+        assert notes(calls, "ends")[-1]["ppid"] == os.getpid()
+        assert "all 1 warm workers are busy (warm_max)" in warm.cold_starts
+        go.touch()
+        assert (await busy.wait(timeout=60)).status is RunStatus.SUCCEEDED
+
+
+async def test_a_zygote_past_warm_max_rss_mb_is_restarted(
+    tmp_path: Path, calls: Path, write_pipeline
+) -> None:
+    loaded = write_pipeline(BIG, "big_p")
+    local = local_settings(warm=True, warm_max_rss_mb=64)
+    async with Stack(Settings(home=tmp_path / "home", local=local)) as stack:
+        warm = executor(stack).warm
+        assert warm is not None
+        parents = []
+        for _ in range(3):
+            state = await (await start(stack, loaded, calls)).wait(timeout=120)
+            assert state.status is RunStatus.SUCCEEDED
+            parents.append(notes(calls, "big")[-1]["ppid"])
+            # Its module is preloaded after the attempt, then the zygote is too big.
+            await until(lambda: not warm.pids(), "the bloated zygote to be stopped", timeout=30)
+        assert os.getpid() not in parents
+        assert len(set(parents)) == 3, "each run found the previous zygote restarted"
