@@ -9,7 +9,10 @@ moment just before the exec:
 
 - ``event``: the time the step wrote into its ``step.started`` event (its
   own clock, so no delivery latency);
-- ``received``: when this process received it (what a controller sees).
+- ``received``: when this process received it (what a controller sees);
+- ``cpu``: the CPU time the step process had spent when it reported (the
+  steadier figure on a shared machine: other work stretches wall time, hardly
+  CPU time).
 
 Tracing is off (no OTLP endpoint, no ``RUNNER_TRACE_DIR``) and bytecode is
 cached, as in an installed deployment. ``python -X importtime`` of
@@ -70,15 +73,16 @@ FORBIDDEN_BEFORE_STARTED = (
 _OTEL = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "RUNNER_TRACE_DIR")
 
 MODULES_AT_STARTED = """
-import json, os, sys
+import json, os, sys, time
 from runner.step.report import Reporter
 
 _started = Reporter.started
 
 
 async def started(self, **kwargs):
+    cpu = time.process_time()
     with open(os.environ["BENCH_MODULES_FILE"], "w") as fh:
-        json.dump(sorted(sys.modules), fh)
+        json.dump({"modules": sorted(sys.modules), "cpu_seconds": cpu}, fh)
     await _started(self, **kwargs)
 
 
@@ -87,9 +91,10 @@ from runner.step.main import main
 
 sys.exit(main(["--request", sys.argv[1]]))
 """
-"""A step process that writes the names of its loaded modules just before it reports
-started. It imports ``runner.step.report`` first, which ``runner.step.main`` imports
-anyway: the set is the one a plain step has at that point."""
+"""A step process that writes the names of its loaded modules, and the CPU time the
+process has spent (all its threads, interpreter start included), just before it
+reports started. It imports ``runner.step.report`` first, which ``runner.step.main``
+imports anyway: the set is the one a plain step has at that point."""
 
 
 def forbidden_in(modules: list[str]) -> list[str]:
@@ -191,16 +196,22 @@ async def _probe(reps: int, work: Path) -> dict[str, Any]:
                 events.append(stamped)
                 receipts.append(received)
         modules_file = work / "modules.json"
-        request = write_request(source, work, url, "probe-modules")
         env_modules = {**env, "BENCH_MODULES_FILE": str(modules_file)}
-        argv = [sys.executable, "-c", MODULES_AT_STARTED, str(request)]
-        await _started_times(url, request, "probe-modules", env_modules, argv)
-        modules = json.loads(modules_file.read_text())
+        cpu: list[float] = []
+        for rep in range(reps):
+            run_id = f"probe-cpu-{rep}"
+            request = write_request(source, work, url, run_id)
+            argv = [sys.executable, "-c", MODULES_AT_STARTED, str(request)]
+            await _started_times(url, request, run_id, env_modules, argv)
+            at_started = json.loads(modules_file.read_text())
+            cpu.append(at_started["cpu_seconds"] * 1000)
+        modules = at_started["modules"]
     finally:
         await server.stop()
     return {
         "event_ms": events,
         "received_ms": receipts,
+        "cpu_ms": cpu,
         "modules_at_started": len(modules),
         "forbidden_at_started": forbidden_in(modules),
     }
@@ -250,6 +261,8 @@ def step_start(reps: int, work: Path | None = None) -> Result:
             "exec_to_started_event_ms": median(figures["event_ms"]),
             "exec_to_started_received_ms": median(figures["received_ms"]),
             "exec_to_started_event_ms_all": figures["event_ms"],
+            "cpu_to_started_ms": median(figures["cpu_ms"]),
+            "cpu_to_started_ms_all": figures["cpu_ms"],
             "modules_at_started": figures["modules_at_started"],
             "forbidden_at_started": figures["forbidden_at_started"],
             "import_runner_step_main_ms": importtime["runner_step_main_us"] / 1000,

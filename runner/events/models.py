@@ -21,7 +21,9 @@ JsonValue = Any
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Validators are built on first use, not at import: a step process uses three of
+    # these models before it reports started, and every process imports all of them.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ArtifactRef(_Data):
