@@ -52,7 +52,9 @@ from runner.step.request import StepRequest
 from runner.store.keys import hex_digest
 from runner.tasks import stop_tasks
 
-__all__ = ["STATUS_FILE", "ExitStatusUnknown", "WarmChild", "WarmPool", "read_status"]
+__all__ = [
+    "STATUS_FILE", "ExitStatusUnknown", "WarmChild", "WarmPool", "read_status", "rss_mb",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +171,7 @@ class Zygote:
             del self._exits[pid]
 
     def rss_mb(self) -> float | None:
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except (OSError, ValueError, IndexError):
-            return None
-        return None
+        return rss_mb(self.pid)
 
     # -- messages from the zygote -------------------------------------------------------
 
@@ -624,6 +620,17 @@ class WarmPool:
         with contextlib.suppress(OSError):
             make_private_dir(self.dir)
             write_private(self.dir / STATUS_FILE, json.dumps(status, indent=1))
+
+
+def rss_mb(pid: int) -> float | None:
+    """The resident memory of ``pid`` in MB (Linux), None when unknown."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def read_status(home: Path) -> dict[str, Any] | None:
