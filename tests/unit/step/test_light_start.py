@@ -136,14 +136,14 @@ def test_a_websocket_url_gets_the_websocket_transport() -> None:
     assert "aiohttp" in modules
 
 
-def _request(tmp_path: Path, nats_url: str) -> tuple[Path, Path]:
+def _request(tmp_path: Path, nats_url: str, module: str) -> tuple[Path, Path]:
     from runner.dsl.loader import load_pipeline
     from runner.step.request import StepRequest
 
     source = tmp_path / "src"
     source.mkdir()
-    (source / "light_start_pipeline.py").write_text(_PIPELINE)
-    loaded = load_pipeline(f"{source / 'light_start_pipeline.py'}:light_start")
+    (source / f"{module}.py").write_text(_PIPELINE)
+    loaded = load_pipeline(f"{source / module}.py:light_start")  # each test its own name
     spec = loaded.pipeline.compile()
     task = spec.tasks[0]
     request = StepRequest(
@@ -163,11 +163,14 @@ def _request(tmp_path: Path, nats_url: str) -> tuple[Path, Path]:
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("tracing", ["off", "file"])
 async def test_a_real_step_reports_started_before_loading_any_of_them(
-    tmp_path: Path, bus: Bus, nats_server: NatsServer
+    tmp_path: Path, bus: Bus, nats_server: NatsServer, tracing: str
 ) -> None:
-    request, source_root = _request(tmp_path, nats_server.url)
+    request, source_root = _request(tmp_path, nats_server.url, f"light_start_{tracing}")
     env = _without_tracing()
+    if tracing == "file":  # the local default: spans to <home>/traces, started after the report
+        env["RUNNER_TRACE_DIR"] = str(tmp_path / "traces")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source_root), env.get("PYTHONPATH")]))
     env.pop("RUNNER_STEP_REQUEST", None)
     record = tmp_path / "modules.json"
@@ -180,3 +183,6 @@ async def test_a_real_step_reports_started_before_loading_any_of_them(
     modules = json.loads(record.read_text())
     assert "nats.aio.client" in modules  # it had connected: the list is from the report
     assert _loaded(modules) == []
+    assert not [m for m in modules if m.startswith("opentelemetry")]
+    if tracing == "file":
+        assert list((tmp_path / "traces").rglob("*.jsonl"))  # and it did trace, afterwards
