@@ -100,6 +100,11 @@ def waiting_p(log_dir: str = "", go: str = ""):
     waits(log_dir=log_dir, go=go).set_caching(False)
 
 
+@pipeline(name="pythonpath")
+def pythonpath_p(log_dir: str = ""):
+    ends(log_dir=log_dir, how="ok").set_caching(False).set_env(PYTHONPATH="/nonexistent")
+
+
 @pipeline(name="optout")
 def optout_p(log_dir: str = ""):
     cold_only(log_dir=log_dir).set_caching(False)
@@ -284,6 +289,22 @@ async def test_a_component_can_opt_out_of_warm_workers(
         warm = executor(stack).warm
         assert warm is not None
         assert any("opted out" in reason for reason in warm.cold_starts)
+
+
+async def test_a_task_that_sets_an_interpreter_startup_variable_starts_cold(
+    tmp_path: Path, calls: Path, write_pipeline
+) -> None:
+    loaded = write_pipeline(WARM, "pythonpath_p")
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
+        for _ in range(2):
+            state = await (await start(stack, loaded, calls)).wait(timeout=120)
+            assert state.status is RunStatus.SUCCEEDED
+        assert [n["ppid"] for n in notes(calls, "ends")] == [os.getpid()] * 2
+        warm = executor(stack).warm
+        assert warm is not None
+        assert warm.cold_starts == {
+            "task 'ends' sets PYTHONPATH, which an interpreter reads only when it starts": 2
+        }
 
 
 async def test_a_module_that_starts_a_thread_at_import_is_not_preloaded_and_runs_cold(
