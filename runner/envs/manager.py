@@ -140,7 +140,7 @@ class EnvironmentManager:
         digest, requirements = self.digest_of(packages)
         path = layout.env_dir(self.home, digest)
         record = layout.read_record(path)
-        if record is not None:  # complete: the marker is written last
+        if record is not None and record.digest == digest:  # complete: the marker is last
             layout.touch_used(path)
             return _prepared(path, record)
         running = self._shared.task(digest)
@@ -150,11 +150,17 @@ class EnvironmentManager:
 
     async def _ensure(self, digest: str, requirements: list[str]) -> PreparedEnvironment:
         path = layout.env_dir(self.home, digest)
-        async with file_lock(layout.lock_path(path)):
-            record = layout.read_record(path)  # another process may have built it meanwhile
-            if record is None:
-                record = await self._build(path, digest, requirements)
-        layout.touch_used(path)
+        try:
+            async with file_lock(layout.lock_path(path)):
+                record = layout.read_record(path)  # another process may have built it
+                if record is None or record.digest != digest:
+                    record = await self._build(path, digest, requirements)
+            layout.touch_used(path)
+        except OSError as exc:  # the lock or the directory: the home is not writable
+            raise EnvironmentFailedError(
+                requirements, str(exc), f"{exc}\n",
+                fix=f"check that {path.parent} is writable and has free space",
+            ) from exc  # fmt: skip
         return _prepared(path, record)
 
     async def _build(

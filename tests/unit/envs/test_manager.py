@@ -208,3 +208,14 @@ async def test_without_uv_pip_builds_it(
     assert record is not None
     assert record.installer == "pip"
     assert record.freeze.strip() == "runnertestpkg==2.0", "only the environment's own packages"
+
+
+async def test_a_home_where_no_environment_can_be_written_says_so(
+    tmp_path: Path, env_settings: EnvironmentSettings
+) -> None:
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "envs").write_text("not a directory")
+    manager = EnvironmentManager(tmp_path / "home", env_settings)
+    with pytest.raises(EnvironmentFailedError) as caught:
+        await ready(manager, ["runnertestpkg"])
+    assert f"check that {tmp_path / 'home' / 'envs'} is writable" in caught.value.describe("c")
