@@ -56,6 +56,7 @@ from runner.executors.warm_worker import (
 from runner.privacy import make_private_dir, write_private
 from runner.step.main import CODE_CACHE_ENV
 from runner.step.request import StepRequest
+from runner.step.zygote import TITLE_ROOM
 from runner.store.keys import hex_digest
 from runner.tasks import stop_tasks
 
@@ -255,6 +256,7 @@ class WarmPool:
         ]
         for module in self.extra_preload:
             args += ["--preload", module]
+        args.append("--title-room=" + " " * TITLE_ROOM)
         fd = os.open(self._log_path(key), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             process = await asyncio.create_subprocess_exec(

@@ -48,14 +48,14 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
 
 from runner.privacy import restrict_umask
 
-__all__ = ["RUNTIME_MODULES", "fork_hazard", "main"]
+__all__ = ["RUNTIME_MODULES", "capture_baseline", "fork_hazard", "main", "set_title"]
 
 log = logging.getLogger("runner.step.zygote")
 
@@ -94,7 +94,7 @@ KeyboardInterrupt...), captured before any preload: a child gets these back."""
 _START_PATH0 = sys.path[0] if sys.path else ""
 
 
-def _capture_baseline() -> None:
+def capture_baseline() -> None:
     for sig in _CATCHABLE:
         with contextlib.suppress(OSError, ValueError):
             _BASELINE[sig] = signal.getsignal(sig)
@@ -136,6 +136,28 @@ def _cuda_loaded() -> bool:
     except OSError:
         return False
     return "libcuda.so" in maps
+
+
+TITLE_ROOM = 2048
+"""Bytes of command line a zygote is started with (``--title-room``), so that its forks
+can show ``python -m runner.step --request FILE`` in ``ps`` as a cold step would."""
+
+
+def set_title(argv: Sequence[str]) -> None:
+    """Make this process's command line (``/proc/self/cmdline``, what ``ps`` shows) read
+    ``argv``, within the room of the one it was started with; best effort (Linux)."""
+    try:
+        fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])  # arg_start, arg_end (fields 48, 49)
+        current = Path("/proc/self/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return
+    room = end - start
+    # Written only where the kernel says the command line is, and only if it is there.
+    if room <= 1 or ctypes.string_at(start, room) != current:
+        return
+    title = b"\0".join(a.encode(errors="replace") for a in argv)[: room - 1]
+    ctypes.memmove(start, title.ljust(room, b"\0"), room)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -299,6 +321,7 @@ def _become_attempt(
         logging.root.handlers.clear()  # main() configures logging as in a fresh process
         request = str(message["request"])
         sys.argv = [str(Path(__file__).with_name("__main__.py")), "--request", request]
+        set_title([sys.orig_argv[0], "-m", "runner.step", "--request", request])
         from runner.step.main import main as step_main
 
         code = 1  # from here on, as an uncaught exception ends a fresh interpreter
@@ -344,8 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fd", type=int, required=True, help="the executor's socket (inherited)")
     parser.add_argument("--parent", type=int, required=True, help="the executor's pid")
     parser.add_argument("--preload", action="append", default=[], help="another module to import")
+    parser.add_argument("--title-room", default="", help="room for the forks' command lines")
     args = parser.parse_args(argv)
+    capture_baseline()  # before any preload can change a handler
     _die_with_parent(args.parent)
+    set_title([a for a in sys.orig_argv if not a.startswith("--title-room")])
     restrict_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     sock = socket.socket(fileno=args.fd)
@@ -354,8 +380,6 @@ def main(argv: list[str] | None = None) -> int:
     zygote.serve()
     return 0
 
-
-_capture_baseline()
 
 if __name__ == "__main__":
     sys.exit(main())

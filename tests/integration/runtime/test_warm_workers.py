@@ -241,6 +241,8 @@ async def test_a_cancel_kills_the_attempts_process_group(
                 "the attempt to start", timeout=60)  # fmt: skip
     note = notes(calls, "ends")[-1]
     check_path(mode, note)
+    argv = Path(f"/proc/{note['pid']}/cmdline").read_bytes().split(b"\0")
+    assert [a for a in argv if a][1:4] == [b"-m", b"runner.step", b"--request"], "as ps shows it"
     await handle.cancel()
     state = await handle.wait(timeout=60)
     assert state.status is RunStatus.CANCELLED

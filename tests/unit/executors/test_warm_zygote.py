@@ -18,7 +18,8 @@ from tests.waiting import wait_until
 HAZARDS = textwrap.dedent(
     """
     import signal, threading, time
-    from runner.step.zygote import fork_hazard
+    from runner.step.zygote import capture_baseline, fork_hazard
+    capture_baseline()
     print(fork_hazard())
     signal.signal(signal.SIGUSR1, lambda *_: None)
     print(fork_hazard())
