@@ -44,6 +44,11 @@ async def supervised(
         await asyncio.gather(task, return_exceptions=True)
 
 
+def _recorded(data_dir: Path) -> int | None:
+    record = read_record(data_dir)
+    return record.server.pid if record is not None else None
+
+
 def kill(server: EmbeddedNats) -> int:
     pid = server.pid
     assert pid is not None
@@ -66,9 +71,10 @@ async def test_a_killed_server_comes_back_on_the_same_port_and_clients_reconnect
                 old = kill(server)
                 await until(lambda: server.pid not in (None, old), "a new server", 20)
                 assert server.url == url, "same port: every client's URL stays right"
+                # The record follows once the new server answers (its pid is known first).
+                await until(lambda: _recorded(tmp_path) == server.pid, "its record", 20)
                 record = read_record(tmp_path)
                 assert record is not None
-                assert record.server.pid == server.pid
                 assert record.owner == ProcessIdentity.current()
                 # The old connection reconnects by itself; JetStream kept its data.
                 event = sample(EventKind.RUN_STARTED)
