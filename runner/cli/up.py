@@ -142,6 +142,8 @@ def warm_lines(status: dict[str, Any] | None, executor_pid: int) -> list[str]:
         f"  warm workers: {len(zygotes)} of at most {status.get('max')} (restarted past "
         f"{status.get('max_rss_mb')} MB)"
     )
+    if status.get("restarts"):
+        head += f"; {status['restarts']} died and were replaced"
     if cold:
         head += f"; {sum(cold.values())} attempt(s) started cold"
     lines = [head]

@@ -319,10 +319,15 @@ class LocalExecutor:
         """Fork the attempt from a warm worker, or start a new interpreter for it."""
         req = attempt.request
         if self.warm is not None:
-            child = await self.warm.fork(
-                req, request_path=request_path, env=env, base_env=self._base_environment(req),
-                cwd=attempt.state_dir, log_fd=log_fd, lock_fd=attempt.lock.fd,
-            )  # fmt: skip
+            try:
+                child = await self.warm.fork(
+                    req, request_path=request_path, env=env, base_env=self._base_environment(req),
+                    cwd=attempt.state_dir, log_fd=log_fd, lock_fd=attempt.lock.fd,
+                )  # fmt: skip
+            except Exception:  # no child was started: a warm worker's fault costs a cold start
+                log.exception("local executor: warm start of %s failed; starting it cold",
+                              _launch_id(req))  # fmt: skip
+                child = None
             if child is not None:
                 return child
         proc = await asyncio.create_subprocess_exec(

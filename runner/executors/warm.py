@@ -94,6 +94,7 @@ class _KeyState:
     failed_until: float = 0.0
     failure: str | None = None
     restarts: int = 0
+    """Its zygotes that died unasked (crashed, killed)."""
 
 
 class WarmPool:
@@ -135,7 +136,6 @@ class WarmPool:
             if isinstance(zygote, Zygote):
                 child = await zygote.fork(request_path, env, cwd, log_fd, lock_fd)
                 if isinstance(child, WarmChild):
-                    self._write_status()
                     return child
                 reason = child
             else:
@@ -331,7 +331,8 @@ class WarmPool:
 
     def _stop_idle_retired(self) -> None:
         for zygote in list(self._all):
-            if zygote.retired and zygote.idle and not zygote.dead.done():
+            if zygote.retired and zygote.idle and not zygote.dead.done() and not zygote.stopping:
+                zygote.stopping = True
                 self._spawn(zygote.stop())
 
     # -- lifecycle and status -----------------------------------------------------------
@@ -377,6 +378,7 @@ class WarmPool:
             "max_rss_mb": self.settings.warm_max_rss_mb,
             "zygotes": self.describe(),
             "cold_starts": dict(self.cold_starts),
+            "restarts": sum(state.restarts for state in self._keys.values()),
         }
         with contextlib.suppress(OSError):
             make_private_dir(self.dir)

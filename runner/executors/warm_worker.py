@@ -97,6 +97,7 @@ class Zygote:
         self.refused: str | None = None
         self.retired = False
         """No new forks: stopped once its last child is gone."""
+        self.stopping = False
         self.preloaded: set[str] = set()
         self.forks = 0
         self.pending = 0

@@ -32,8 +32,8 @@ def test_each_live_zygote_is_listed_with_its_interpreter_code_pid_memory_and_for
 
 def test_cold_starts_are_counted_with_their_reasons() -> None:
     cold = {"component 'x' opted out (warm=False)": 2, "all 4 warm workers are busy": 1}
-    lines = warm_lines(status(cold_starts=cold), executor_pid=42)
-    assert lines[0].endswith("; 3 attempt(s) started cold")
+    lines = warm_lines(status(cold_starts=cold, restarts=1), executor_pid=42)
+    assert lines[0].endswith("; 1 died and were replaced; 3 attempt(s) started cold")
     assert "    started cold 2x: component 'x' opted out (warm=False)" in lines
     assert "    started cold 1x: all 4 warm workers are busy" in lines
 
