@@ -25,7 +25,13 @@ from pathlib import Path
 from runner.config import EnvironmentSettings
 from runner.envs import layout
 from runner.envs.installer import Installer
-from runner.envs.requirements import constraints_text, freeze_digest, interpreter, own_distributions
+from runner.envs.requirements import (
+    constraints_text,
+    freeze_digest,
+    interpreter,
+    own_distributions,
+    provided_pin,
+)
 
 LAYER_PTH = "_runner_layer.pth"
 LOCK_POLL_SECONDS = 0.1
@@ -72,6 +78,16 @@ def runner_site_dirs() -> list[str]:
     return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
 
 
+def _provided(requirements: Sequence[str]) -> dict[str, str]:
+    """The requirements runner's own environment already satisfies -> their pins."""
+    found = {}
+    for requirement in requirements:
+        pin = provided_pin(requirement)
+        if pin is not None:
+            found[requirement] = pin
+    return found
+
+
 def layer_pth(site_dirs: Sequence[str]) -> str:
     """A ``.pth`` that appends ``site_dirs`` after the environment's own entries;
     ``addsitedir`` also runs their ``.pth`` files (editable installs)."""
@@ -95,8 +111,17 @@ async def build(
     (site_packages / LAYER_PTH).write_text(layer_pth(runner_site_dirs()))
     constraints = path / "constraints.txt"
     constraints.write_text(constraints_text(own_distributions()))
-    await installer.install(python, requirements, constraints, no_deps=no_deps)
+    provided = {} if no_deps else _provided(requirements)
+    if provided:
+        installer.log.append(
+            "already in runner's environment (importable through the layer, not installed "
+            "again): " + " ".join(provided.values())
+        )
+    missing = [r for r in requirements if r not in provided]
+    if missing:
+        await installer.install(python, missing, constraints, no_deps=no_deps)
     freeze = await installer.freeze(python, site_packages)
+    freeze += "".join(f"{pin}\n" for pin in provided.values())
     record = layout.EnvironmentRecord(
         digest=digest,
         requirements=list(requirements),

@@ -22,7 +22,7 @@ from runner.envs import layout
 from runner.envs.build import build
 from runner.envs.installer import Installer, InstallError
 from runner.envs.manager import EnvironmentFailedError
-from runner.envs.requirements import environment_digest, requirement_set
+from runner.envs.requirements import environment_digest, provided_pin, requirement_set
 
 POD_ENV_DIR = "runner-env"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?==([^\s;]+)\s*(;.*)?$")
@@ -63,24 +63,21 @@ def lock_satisfied(lock: str) -> bool:
 
 
 def requirements_satisfied(requirements: Sequence[str]) -> bool:
-    """Whether this interpreter already satisfies each requirement's specifier."""
+    """Whether this interpreter already satisfies each requirement that applies to it."""
+    return all(provided_pin(text) is not None or not _applies(text) for text in requirements)
+
+
+def _applies(requirement: str) -> bool:
+    """False only for a requirement whose environment marker excludes this interpreter."""
     try:
         from packaging.requirements import InvalidRequirement, Requirement
     except ImportError:  # pragma: no cover
-        return False
-    for text in requirements:
-        try:
-            requirement = Requirement(text)
-        except InvalidRequirement:
-            return False
-        if requirement.marker is not None and not requirement.marker.evaluate():
-            continue
-        installed = _installed(requirement.name)
-        if installed is None or requirement.url:
-            return False
-        if not requirement.specifier.contains(installed, prereleases=True):
-            return False
-    return True
+        return True
+    try:
+        marker = Requirement(requirement).marker
+    except InvalidRequirement:
+        return True
+    return marker is None or marker.evaluate()
 
 
 async def pod_environment(

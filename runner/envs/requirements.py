@@ -99,6 +99,29 @@ def own_distributions() -> dict[str, str]:
     return found
 
 
+def provided_pin(requirement: str) -> str | None:
+    """``name==version`` when this interpreter already has a distribution that
+    satisfies ``requirement`` (no extras, URL or marker: those are installed),
+    else None. Needs ``packaging``; without it nothing counts as provided."""
+    try:
+        from packaging.requirements import InvalidRequirement, Requirement
+    except ImportError:  # pragma: no cover - packaging ships with nearly every environment
+        return None
+    try:
+        parsed = Requirement(requirement)
+    except InvalidRequirement:
+        return None
+    if parsed.extras or parsed.url or parsed.marker is not None:
+        return None
+    try:
+        installed = metadata.version(parsed.name)
+    except metadata.PackageNotFoundError:
+        return None
+    if not parsed.specifier.contains(installed, prereleases=True):
+        return None
+    return f"{canonical_name(parsed.name)}=={installed}"
+
+
 def constraints_text(distributions: dict[str, str]) -> str:
     """A constraints file pinning (``==``) each of ``distributions``."""
     return "".join(f"{name}=={version}\n" for name, version in sorted(distributions.items()))

@@ -219,3 +219,19 @@ async def test_a_home_where_no_environment_can_be_written_says_so(
     with pytest.raises(EnvironmentFailedError) as caught:
         await ready(manager, ["runnertestpkg"])
     assert f"check that {tmp_path / 'home' / 'envs'} is writable" in caught.value.describe("c")
+
+
+async def test_what_runner_already_has_is_not_installed_again(
+    tmp_path: Path, env_settings: EnvironmentSettings
+) -> None:
+    from importlib import metadata
+
+    pydantic = metadata.version("pydantic")
+    manager = EnvironmentManager(tmp_path / "home", env_settings)  # offline: no pydantic wheel
+    env = await ready(manager, ["pydantic>=2", "runnertestpkg==1.0"])
+    record = layout.read_record(layout.env_dir(tmp_path / "home", env.digest))
+    assert record is not None
+    assert sorted(record.freeze.split()) == [f"pydantic=={pydantic}", "runnertestpkg==1.0"]
+    site = layout.site_packages_of(layout.env_dir(tmp_path / "home", env.digest))
+    assert not (site / "pydantic").exists(), "provided by the layer, not copied"
+    assert version_in(env) == "1.0"
