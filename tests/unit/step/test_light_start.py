@@ -110,6 +110,13 @@ def test_import_runner_loads_nothing_of_the_authoring_api_until_asked() -> None:
     assert "runner.dsl.component" in modules
 
 
+def test_the_bus_face_loads_no_nats_client_until_asked() -> None:
+    assert not [m for m in _modules_after("import runner.bus") if m.startswith("nats")]
+    modules = _modules_after("from runner.bus import MemoryBus")
+    assert "runner.bus.memory" in modules
+    assert "runner.bus.embedded" not in modules
+
+
 def test_the_nats_client_is_imported_without_aiohttp_which_stays_importable() -> None:
     modules = _modules_after(
         "from runner.bus.nats_import import import_nats_client\n"
