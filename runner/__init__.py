@@ -20,11 +20,12 @@ Running them from Python: ``async with runner.Stack() as stack: handle =
 await runner.submit(iris, {"lr": 0.05}, bus=stack.bus, store=stack.store)``
 then ``await handle.wait()`` (see ``docs/cli.md`` for the command line).
 
-Importing :mod:`runner` loads nothing but this module: every name is loaded
-on first use (the authoring layer from :mod:`runner.dsl`, and the NATS/S3
-clients only for ``submit``/``Stack``). A step process (``python -m
-runner.step``) imports a package below :mod:`runner` and must not pay for the
-library face. See ``docs/authoring.md``.
+Importing :mod:`runner` loads :func:`subscribe` (and with it the event
+models) and nothing else: every other name is loaded on first use (the
+authoring layer from :mod:`runner.dsl`, the NATS/S3 clients only for
+``submit``/``Stack``). A step process (``python -m runner.step``) imports
+packages below :mod:`runner`, which runs this module first: it must not pay
+for the library face. See ``docs/authoring.md``.
 """
 
 from __future__ import annotations
