@@ -21,7 +21,7 @@ JsonValue = Any
 
 
 class _Data(BaseModel):
-    # Validators are built on first use, not at import: a step process uses three of
+    # Validators are built on first use, not at import: a step process uses a few of
     # these models before it reports started, and every process imports all of them.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
