@@ -286,7 +286,8 @@ class WarmPool:
             self._all.discard(zygote)
             if self._zygotes.get(zygote.key) is zygote:
                 del self._zygotes[zygote.key]
-            if not self._closed and not zygote.retired:
+            became_ready = zygote.ready.done() and zygote.ready.exception() is None
+            if not self._closed and not zygote.retired and became_ready:  # else _start says why
                 self._keys.setdefault(zygote.key, _KeyState(modules={}, unsafe={})).restarts += 1
                 log.warning("local executor: warm worker %d for %s died (%s); its running "
                             "attempts are watched to their end and the next attempt starts a "
@@ -356,9 +357,7 @@ class WarmPool:
     async def aclose(self) -> None:
         """Stop every zygote (their running children are the executor's business)."""
         self._closed = True
-        for task in list(self._starting.values()):
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await task
+        await stop_tasks(list(self._starting.values()))  # a zygote still starting is in _all
         zygotes = list(self._all)
         for zygote in zygotes:
             zygote.retired = True

@@ -104,7 +104,7 @@ class Zygote:
         self.last_used = time.monotonic()
         self.started = datetime.now(UTC)
         self._exits: dict[int, asyncio.Future[int]] = {}
-        self._fork_errors: dict[int, str] = {}
+        self._fork_errors: dict[int, asyncio.Future[str]] = {}
         self._preload_answers: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._ids = 0
 
@@ -170,7 +170,9 @@ class Zygote:
             if not future.done():
                 future.set_result(int(message["code"]))
         elif op == "fork_failed":
-            self._fork_errors[int(message.get("id") or 0)] = str(message.get("error"))
+            failed = self._fork_errors.get(int(message.get("id") or 0))
+            if failed is not None and not failed.done():
+                failed.set_result(str(message.get("error")))
         elif op == "preloaded":
             answer = self._preload_answers.pop(str(message.get("module")), None)
             if message.get("refused"):
@@ -202,6 +204,8 @@ class Zygote:
         ident = self._ids
         message = {"op": "fork", "id": ident, "request": str(request_path), "env": dict(env),
                    "cwd": str(cwd)}  # fmt: skip
+        failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._fork_errors[ident] = failed
         read_end, write_end = os.pipe()
         self.pending += 1
         self.last_used = time.monotonic()
@@ -213,11 +217,16 @@ class Zygote:
             finally:
                 os.close(write_end)
             pid = await self._child_pid(read_end)
+            if pid is None:  # its answer says why, unless it died
+                waits: set[asyncio.Future[Any]] = {failed, self.dead}
+                await asyncio.wait(waits, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                if failed.done():
+                    return failed.result()
+                return f"warm worker {self.pid} died before it forked"
         finally:
             os.close(read_end)
             self.pending -= 1
-        if pid is None:
-            return self._fork_errors.pop(ident, f"warm worker {self.pid} died before it forked")
+            self._fork_errors.pop(ident, None)
         self.forks += 1
         return WarmChild(pid, self)
 

@@ -215,7 +215,11 @@ class Zygote:
                 os.close(fd)
             return False
         try:
-            message = json.loads(data)
+            try:
+                message = json.loads(data)
+            except ValueError:
+                log.warning("warm worker: ignored a message that is not JSON: %r", data[:200])
+                return True
             if message.get("op") == "fork":
                 self._fork(message, fds)
             elif message.get("op") == "preload":
