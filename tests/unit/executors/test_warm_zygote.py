@@ -4,11 +4,14 @@ executor (killed with SIGKILL, or its socket closed)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -89,3 +92,38 @@ def test_a_zygote_never_outlives_its_executor(how: str) -> None:
             executor.kill()
             with contextlib.suppress(ProcessLookupError):
                 os.kill(holder, signal.SIGKILL)
+
+
+def test_the_protocol_garbage_a_preload_and_a_fork_whose_child_exits_2(tmp_path: Path) -> None:
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    zygote = subprocess.Popen(
+        [sys.executable, "-m", "runner.step.zygote", "--fd", str(theirs.fileno()),
+         "--parent", str(os.getpid())],
+        pass_fds=(theirs.fileno(),), start_new_session=True,
+    )  # fmt: skip
+    theirs.close()
+    mine.settimeout(60)
+    try:
+        assert json.loads(mine.recv(65536))["op"] == "ready"
+        mine.send(b"this is not json")
+        mine.send(json.dumps({"op": "preload", "root": str(tmp_path), "module": "json"}).encode())
+        answer = json.loads(mine.recv(65536))
+        assert answer == {"op": "preloaded", "module": "json", "error": None, "refused": None}
+        log = tmp_path / "log.txt"
+        lock = tmp_path / "lock"
+        lock.touch()
+        read_end, write_end = os.pipe()
+        with log.open("ab") as log_file, lock.open("rb") as lock_file:
+            fork = {"op": "fork", "id": 1, "request": str(tmp_path / "missing.json"),
+                    "env": {"FOO": "bar"}, "cwd": str(tmp_path)}  # fmt: skip
+            socket.send_fds(mine, [json.dumps(fork).encode()], [log_file.fileno(),
+                            lock_file.fileno(), write_end])  # fmt: skip
+        os.close(write_end)
+        with os.fdopen(read_end, "rb") as pid_pipe:
+            pid = int(pid_pipe.read())  # to EOF: the zygote and the child closed it
+        assert pid != zygote.pid
+        assert json.loads(mine.recv(65536)) == {"op": "exit", "pid": pid, "code": 2}
+        assert "error: cannot read the step request" in log.read_text()
+    finally:
+        mine.close()  # EOF: the zygote exits
+        assert zygote.wait(timeout=30) == 0
