@@ -38,7 +38,7 @@ import socket
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,9 @@ class _KeyState:
     """Component modules preloaded without harm: a new zygote preloads them at once."""
     unsafe: dict[str, str]
     """Component modules whose preload made forking unsafe, and why: they start cold."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """Component modules whose import failed in a zygote (their attempts import them
+    after the fork, with their own environment): not tried again."""
     failed_until: float = 0.0
     failure: str | None = None
     restarts: int = 0
@@ -237,7 +240,12 @@ class WarmPool:
                         "start cold: %s", module, answer["refused"])  # fmt: skip
             self._retire(zygote)
             return False
-        if not answer.get("error"):
+        if answer.get("error"):
+            state.failed[module] = str(answer["error"])
+            log.info("local executor: %s is not preloaded into warm workers (its import "
+                     "failed there: %s); its attempts import it after the fork", module,
+                     answer["error"])  # fmt: skip
+        else:
             state.modules[module] = root
         return True
 
@@ -312,7 +320,7 @@ class WarmPool:
         if (
             module is not None and state is not None and root is not None
             and request.component.warm and module not in zygote.preloaded
-            and module not in state.unsafe and root.is_dir()
+            and module not in state.unsafe and module not in state.failed and root.is_dir()
         ):  # fmt: skip
             await self._preload(zygote, state, root, module)
         rss = zygote.rss_mb()

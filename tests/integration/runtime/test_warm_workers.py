@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator
@@ -454,6 +455,29 @@ async def test_two_executors_launching_one_attempt_run_it_once(
         await asyncio.gather(one.aclose(), two.aclose())
 
 
+NEEDS_TASK_ENV = """
+import json
+import os
+
+from runner import component, pipeline
+
+# In a step FOO is set (the task's env); in a zygote (which hides the GPUs) it is not.
+if os.environ.get("CUDA_VISIBLE_DEVICES") == "" and os.environ.get("FOO") != "bar":
+    raise RuntimeError("FOO is not set")
+
+
+@component
+def env_at_import(log_dir: str) -> int:
+    with open(os.path.join(log_dir, "env_at_import"), "a") as fh:
+        fh.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}) + "\\n")
+    return 4
+
+
+@pipeline(name="env-at-import")
+def env_at_import_p(log_dir: str = ""):
+    env_at_import(log_dir=log_dir).set_caching(False).set_env(FOO="bar")
+"""
+
 BIG = """
 import json
 import os
@@ -523,3 +547,25 @@ async def test_a_zygote_past_warm_max_rss_mb_is_restarted(
             await until(lambda: not warm.pids(), "the bloated zygote to be stopped", timeout=30)
         assert os.getpid() not in parents
         assert len(set(parents)) == 3, "each run found the previous zygote restarted"
+
+
+async def test_a_module_that_cannot_be_imported_in_a_zygote_is_imported_after_the_fork(
+    tmp_path: Path, calls: Path, write_pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="runner.executors.warm")
+    loaded = write_pipeline(NEEDS_TASK_ENV, "env_at_import_p")
+    async with Stack(Settings(home=tmp_path / "home")) as stack:
+        warm = executor(stack).warm
+        assert warm is not None
+        for _ in range(3):
+            state = await (await start(stack, loaded, calls)).wait(timeout=120)
+            assert state.status is RunStatus.SUCCEEDED
+        parents = {n["ppid"] for n in notes(calls, "env_at_import")}
+        assert len(parents) == 1, "one zygote served every attempt: a failed preload is harmless"
+        assert os.getpid() not in parents
+        (zygote,) = warm.describe()
+        assert zygote["preloaded"] == []
+        assert warm.cold_starts == {}
+        tried = [r for r in caplog.records if "its import failed there" in r.getMessage()]
+        assert len(tried) == 1, "a module whose preload failed is not tried again"
+        assert "RuntimeError: FOO is not set" in tried[0].getMessage()
