@@ -424,17 +424,60 @@ async def test_zygotes_are_stopped_with_the_executor(
     assert not (tmp_path / "home" / "warm" / "status.json").exists()
 
 
+def sleeping_request(stack: Stack, run_id: str, seconds: float) -> Any:
+    """A container step that sleeps: no code package, reports on the stack's NATS."""
+    from tests.unit.executors.requests import make_request
+
+    request = make_request(container=True, run_id=run_id)
+    assert request.component.container is not None
+    argv = ["sh", "-c", f"sleep {seconds}"]
+    command = request.component.container.model_copy(update={"command": argv})
+    component = request.component.model_copy(update={"container": command})
+    update = {"component": component, "store_uri": stack.store.uri, "nats_url": stack.nats_url}
+    return request.model_copy(update={**update, "env": {}})
+
+
+async def test_an_attempt_outlives_its_executor_and_zygote_and_is_adopted(
+    tmp_path: Path, mode: str, stack: Stack
+) -> None:
+    from runner.executors.base import AttemptInfo
+
+    request = sleeping_request(stack, "adopt-20250101-120000-abc123", seconds=2)
+    reported: list[Any] = []
+
+    async def publish(event: Any) -> None:
+        reported.append(event)
+
+    home = tmp_path / "shared-home"
+    settings = local_settings(warm=mode == "warm")
+    state_dir = home / "executions" / request.run_id / request.step / "1"
+    one = LocalExecutor(home=home, store=stack.store, publish=publish, settings=settings,
+                        kill_on_close=False)  # fmt: skip
+    two = LocalExecutor(home=home, store=stack.store, publish=publish, settings=settings)
+    try:
+        await one.launch(request)
+        pid_file = state_dir / "pid"
+        await until(pid_file.exists, "the attempt to start", timeout=30)
+        attempt = json.loads(pid_file.read_text())["pid"]
+        zygotes = one.warm.pids() if one.warm is not None else []
+        assert bool(zygotes) is (mode == "warm")
+        await one.aclose()  # its controller stops and leaves the step running
+        assert [pid for pid in zygotes if alive(pid)] == []
+        assert alive(attempt), "the attempt outlives its executor and its zygote"
+        await two.reconcile([AttemptInfo.of(request)])
+        await two.wait_idle()
+        assert not alive(attempt)
+        assert (state_dir / "reported").exists()
+        assert reported == [], "the step reported itself; the adopter had nothing to add"
+        assert two.launched == 0
+    finally:
+        await asyncio.gather(one.aclose(), two.aclose())
+
+
 async def test_two_executors_launching_one_attempt_run_it_once(
     tmp_path: Path, mode: str, stack: Stack
 ) -> None:
-    from tests.unit.executors.requests import make_request
-
-    request = make_request(container=True, run_id="twice-20250101-120000-abc123")
-    assert request.component.container is not None
-    command = request.component.container.model_copy(update={"command": ["sh", "-c", "sleep 1"]})
-    component = request.component.model_copy(update={"container": command})
-    update = {"component": component, "store_uri": stack.store.uri, "nats_url": stack.nats_url}
-    request = request.model_copy(update={**update, "env": {}})
+    request = sleeping_request(stack, "twice-20250101-120000-abc123", seconds=1)
     reported: list[Any] = []
 
     async def publish(event: Any) -> None:
