@@ -77,9 +77,14 @@ RUNTIME_MODULES = (
     "nats",
     "pydantic",
     "argparse",
+    "concurrent.futures.thread",
 )
 """What a step imports before it reports ``step.started`` (and soon after), imported
 eagerly here: the step process itself imports lazily to start fast when cold."""
+
+TRACING_MODULES = ("runner.telemetry.setup",)
+"""Imported too when the environment turns tracing on: the OpenTelemetry SDK and the
+file exporter, which a step imports only then (an OTLP exporter is not preloaded)."""
 
 MAX_MESSAGE = 4 * 1024 * 1024
 """Largest request (its environment included) the socket carries."""
@@ -160,6 +165,17 @@ def set_title(argv: Sequence[str]) -> None:
     ctypes.memmove(start, title.ljust(room, b"\0"), room)
 
 
+def _tracing_modules() -> tuple[str, ...]:
+    from runner.errors import ConfigError
+    from runner.telemetry.config import Export, load_telemetry_settings
+
+    try:
+        tracing = load_telemetry_settings().export() is not Export.NONE
+    except ConfigError:  # the step says so itself, and traces nothing
+        return ()
+    return TRACING_MODULES if tracing else ()
+
+
 def _die_with_parent(parent: int) -> None:
     """Exit when the executor's process goes, however it went (Linux)."""
     if sys.platform.startswith("linux"):
@@ -181,7 +197,7 @@ class Zygote:
         os.set_blocking(self._wake_w, False)
 
     def preload_runtime(self, extra: list[str]) -> None:
-        for name in (*RUNTIME_MODULES, *extra):
+        for name in (*RUNTIME_MODULES, *_tracing_modules(), *extra):
             try:
                 importlib.import_module(name)
             except ImportError as exc:  # the child imports it (and fails) itself
