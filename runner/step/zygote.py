@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import logging
@@ -205,6 +206,7 @@ class Zygote:
         hazard = fork_hazard()
         if hazard is not None:
             self.refused = f"preloading the step runtime: {hazard}"
+        gc.freeze()  # what is imported stays shared: a child's collections do not copy it
         self._send({"op": "ready", "pid": os.getpid(), "refused": self.refused})
 
     def serve(self) -> None:
@@ -279,6 +281,7 @@ class Zygote:
         if hazard is not None:
             self.refused = f"preloading {module}: {hazard}"
             log.warning("warm worker: refuses to fork from now on: %s", self.refused)
+        gc.freeze()
         self._send({"op": "preloaded", "module": module, "error": error, "refused": hazard})
 
     def _reap(self) -> None:
