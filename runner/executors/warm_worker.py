@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 FORK_TIMEOUT_SECONDS = 30.0
 """How long a fork may take to answer before its zygote is deemed stuck and killed."""
+PRELOAD_WAIT_SECONDS = 60.0
+"""How long a fork waits for its zygote to finish importing a component's module."""
 STOP_GRACE_SECONDS = 2.0
 _POLL = 0.1
 _MAX_MESSAGE = 4 * 1024 * 1024
@@ -200,6 +202,21 @@ class Zygote:
         self, request_path: Path, env: Mapping[str, str], cwd: Path, log_fd: int, lock_fd: int
     ) -> WarmChild | str:
         """Fork an attempt: the child, or why none started (the caller starts it cold)."""
+        self.pending += 1  # busy from now on: never stopped as idle under a fork
+        self.last_used = time.monotonic()
+        try:
+            busy = await self._preloads_done()
+            if busy is not None:
+                return busy
+            if self.refused is not None:  # what it preloaded meanwhile made forking unsafe
+                return f"its warm worker refuses to fork: {self.refused}"
+            return await self._fork(request_path, env, cwd, log_fd, lock_fd)
+        finally:
+            self.pending -= 1
+
+    async def _fork(
+        self, request_path: Path, env: Mapping[str, str], cwd: Path, log_fd: int, lock_fd: int
+    ) -> WarmChild | str:
         self._ids += 1
         ident = self._ids
         message = {"op": "fork", "id": ident, "request": str(request_path), "env": dict(env),
@@ -207,8 +224,6 @@ class Zygote:
         failed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self._fork_errors[ident] = failed
         read_end, write_end = os.pipe()
-        self.pending += 1
-        self.last_used = time.monotonic()
         try:
             try:
                 await _send(self.sock, json.dumps(message).encode(), [log_fd, lock_fd, write_end])
@@ -225,10 +240,25 @@ class Zygote:
                 return f"warm worker {self.pid} died before it forked"
         finally:
             os.close(read_end)
-            self.pending -= 1
             self._fork_errors.pop(ident, None)
         self.forks += 1
         return WarmChild(pid, self)
+
+    async def _preloads_done(self) -> str | None:
+        """Wait (bounded) for the imports it is doing: a fork sent now would wait behind
+        them, and one that never came back could only be ended by killing the zygote.
+        None when it is free; else why the attempt starts cold (nothing was sent)."""
+        pending = [a for a in self._preload_answers.values() if not a.done()]
+        if not pending:
+            return None
+        # A zygote that dies answers them all (``_died``): no need to watch for that too.
+        await asyncio.wait(pending, timeout=PRELOAD_WAIT_SECONDS)
+        if self.dead.done():
+            return f"its warm worker {self.pid} died while it preloaded"
+        if any(not a.done() for a in pending):
+            names = ", ".join(m for m, a in self._preload_answers.items() if not a.done())
+            return f"its warm worker is still importing {names} after {PRELOAD_WAIT_SECONDS:g}s"
+        return None
 
     async def _child_pid(self, read_end: int) -> int | None:
         """The pid the child wrote; None at EOF without one (no child started).
