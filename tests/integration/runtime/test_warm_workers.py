@@ -521,6 +521,31 @@ def env_at_import_p(log_dir: str = ""):
     env_at_import(log_dir=log_dir).set_caching(False).set_env(FOO="bar")
 """
 
+SLOW_IMPORT = """
+import json
+import os
+import sys
+import time
+
+from runner import component, pipeline
+
+if sys.argv[0].endswith("zygote.py"):  # only when a warm worker preloads it
+    print("importing slowly", file=sys.stderr, flush=True)
+    time.sleep(3)
+
+
+@component
+def slow_import(log_dir: str) -> int:
+    with open(os.path.join(log_dir, "slow_import"), "a") as fh:
+        fh.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid()}) + "\\n")
+    return 5
+
+
+@pipeline(name="slow-import")
+def slow_import_p(log_dir: str = ""):
+    slow_import(log_dir=log_dir).set_caching(False)
+"""
+
 BIG = """
 import json
 import os
@@ -612,3 +637,28 @@ async def test_a_module_that_cannot_be_imported_in_a_zygote_is_imported_after_th
         tried = [r for r in caplog.records if "its import failed there" in r.getMessage()]
         assert len(tried) == 1, "a module whose preload failed is not tried again"
         assert "RuntimeError: FOO is not set" in tried[0].getMessage()
+
+
+async def test_a_fork_waits_for_a_slow_preload_instead_of_killing_the_zygote(
+    tmp_path: Path, calls: Path, write_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runner.executors import warm_worker
+
+    monkeypatch.setattr(warm_worker, "FORK_TIMEOUT_SECONDS", 1.0)
+    loaded = write_pipeline(SLOW_IMPORT, "slow_import_p")
+    home = tmp_path / "home"
+    async with Stack(Settings(home=home)) as stack:
+        first = await (await start(stack, loaded, calls)).wait(timeout=120)
+        assert first.status is RunStatus.SUCCEEDED
+
+        def preloading() -> bool:
+            return any("importing slowly" in p.read_text() for p in (home / "warm").glob("*.log"))
+
+        await until(preloading, "the zygote to start preloading the module", timeout=30)
+        second = await (await start(stack, loaded, calls)).wait(timeout=120)
+        assert second.status is RunStatus.SUCCEEDED
+        parents = [n["ppid"] for n in notes(calls, "slow_import")]
+        assert parents[0] == parents[1] != os.getpid(), "the same zygote served both"
+        warm = executor(stack).warm
+        assert warm is not None
+        assert [(z["pid"], z["forks"]) for z in warm.describe()] == [(parents[0], 2)]
