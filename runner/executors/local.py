@@ -44,6 +44,7 @@ from runner.executors.base import LOST_REASON, AttemptInfo, Publish
 from runner.executors.gpus import GpuPool, detect_gpus
 from runner.executors.local_attempts import AttemptLock, Probe
 from runner.executors.warm import ExitStatusUnknown, WarmPool
+from runner.executors.warm import unsupported as warm_unsupported
 from runner.step.request import StepRequest
 from runner.store.base import ArtifactStore
 from runner.store.keys import log_key
@@ -145,7 +146,9 @@ class LocalExecutor:
         """Attempts this executor reported as lost (tests read it)."""
         self.warm: WarmPool | None = None
         """The warm workers attempts are forked from (None: ``RUNNER_WARM=0``)."""
-        if self.settings.warm:
+        if self.settings.warm and (why := warm_unsupported()) is not None:
+            log.info("local executor: every step starts a new interpreter: %s", why)
+        elif self.settings.warm:
             s3 = getattr(store, "uri", "").startswith("s3://")
             self.warm = WarmPool(
                 settings=self.settings, home=self.home, python=python,

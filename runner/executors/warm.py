@@ -35,6 +35,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import tempfile
 import time
 from collections.abc import Mapping
@@ -67,6 +68,7 @@ __all__ = [
     "WarmPool",
     "read_status",
     "rss_mb",
+    "unsupported",
 ]  # fmt: skip  (re-exported from .warm_worker for the executor and the CLI)
 
 log = logging.getLogger(__name__)
@@ -390,6 +392,13 @@ class WarmPool:
         with contextlib.suppress(OSError):
             make_private_dir(self.dir)
             write_private(self.dir / STATUS_FILE, json.dumps(status, indent=1))
+
+
+def unsupported() -> str | None:
+    """Why warm workers cannot run on this platform; None where they can (Linux)."""
+    if not sys.platform.startswith("linux"):
+        return f"warm workers need Linux (SCM_RIGHTS over SOCK_SEQPACKET), not {sys.platform}"
+    return None
 
 
 def read_status(home: Path) -> dict[str, Any] | None:
