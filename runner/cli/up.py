@@ -105,15 +105,23 @@ def _ready(settings: Settings, stack: Stack) -> None:
         )
     typer.echo(f"  NATS:  {url}  ({server}; export NATS_URL={url} for other tools)")
     typer.echo(f"  store: {redact_url(stack.store.uri)}")
-    local = settings.local
-    if settings.executor == "local" and local.warm:
-        typer.echo(
-            f"  warm workers: on, at most {local.warm_max}, restarted past "
-            f"{local.warm_max_rss_mb} MB (`runner up --status` lists them)"
-        )
-    elif settings.executor == "local":
-        typer.echo("  warm workers: off (RUNNER_WARM=0): every step starts a new interpreter")
+    if settings.executor == "local":
+        typer.echo(f"  warm workers: {_warm_summary(settings)}")
     typer.echo("ready: runs in this home go to this stack; press Ctrl-C to stop")
+
+
+def _warm_summary(settings: Settings) -> str:
+    from runner.executors.warm import unsupported
+
+    local = settings.local
+    if not local.warm:
+        return "off (RUNNER_WARM=0): every step starts a new interpreter"
+    if (why := unsupported()) is not None:
+        return f"off: {why}"
+    return (
+        f"on, at most {local.warm_max}, restarted past {local.warm_max_rss_mb} MB "
+        "(`runner up --status` lists them)"
+    )
 
 
 def _print_status(home: Path) -> None:
