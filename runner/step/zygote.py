@@ -166,6 +166,21 @@ def set_title(argv: Sequence[str]) -> None:
     ctypes.memmove(start, title.ljust(room, b"\0"), room)
 
 
+def _complete_models() -> None:
+    """Build the validators runner's models defer to their first use (``defer_build``):
+    built here once, not again in every forked step."""
+    from pydantic import BaseModel
+
+    todo: list[type[BaseModel]] = [BaseModel]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        deferred = type(getattr(cls, "__pydantic_validator__", None)).__name__ == "MockValSer"
+        if cls.__module__.startswith("runner.") and deferred:
+            with contextlib.suppress(Exception):  # a model that cannot be built yet stays lazy
+                cls.model_rebuild(force=True)
+
+
 def _tracing_modules() -> tuple[str, ...]:
     from runner.errors import ConfigError
     from runner.telemetry.config import Export, load_telemetry_settings
@@ -203,6 +218,7 @@ class Zygote:
                 importlib.import_module(name)
             except ImportError as exc:  # the child imports it (and fails) itself
                 log.warning("warm worker: cannot preload %s: %s", name, exc)
+        _complete_models()
         hazard = fork_hazard()
         if hazard is not None:
             self.refused = f"preloading the step runtime: {hazard}"
