@@ -197,7 +197,10 @@ class LocalExecutorSettings(_LayeredSettings):
     """How the local executor runs steps as processes on this machine."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RUNNER_LOCAL_", extra="ignore", use_attribute_docstrings=True
+        env_prefix="RUNNER_LOCAL_",
+        extra="ignore",
+        populate_by_name=True,
+        use_attribute_docstrings=True,
     )
 
     concurrency: int | None = None

@@ -40,6 +40,8 @@ def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_ENDPOINT_URL_S3",
         "AWS_ENDPOINT_URL",
         "RUNNER_LOCAL_CONCURRENCY",
+        "RUNNER_WARM",
+        "RUNNER_LOCAL_WARM",
     ):
         monkeypatch.delenv(name, raising=False)
 
@@ -64,6 +66,26 @@ def test_runner_toml_in_the_current_directory(tmp_path: Path) -> None:
     assert settings.storage.endpoint_url == "http://minio:9000"
     assert settings.local.concurrency == 3
     assert settings.log_level == "INFO"
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "warm"),
+    [
+        ("", {}, True),
+        ("[local]\nwarm = false\n", {}, False),
+        ("", {"RUNNER_WARM": "0"}, False),
+        ("", {"RUNNER_LOCAL_WARM": "false"}, False),
+        ("[local]\nwarm = false\n", {"RUNNER_WARM": "1"}, True),
+    ],
+)
+def test_warm_workers_follow_the_file_and_both_environment_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, toml: str, env: dict[str, str], warm: bool
+) -> None:
+    """A field with environment aliases is still set by its own name in runner.toml."""
+    (tmp_path / "runner.toml").write_text(toml)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings(cwd=tmp_path).local.warm is warm
 
 
 def test_environment_beats_the_file_and_flags_beat_both(
