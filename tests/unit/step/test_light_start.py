@@ -193,3 +193,40 @@ async def test_a_real_step_reports_started_before_loading_any_of_them(
     assert not [m for m in modules if m.startswith("opentelemetry")]
     if tracing == "file":
         assert list((tmp_path / "traces").rglob("*.jsonl"))  # and it did trace, afterwards
+
+
+_PRELOAD_THEN_RECORD = (
+    """
+import importlib, json, sys
+from runner.step.zygote import RUNTIME_MODULES
+
+for name in RUNTIME_MODULES:
+    importlib.import_module(name)
+with open(sys.argv[3], "w") as fh:
+    json.dump(sorted(sys.modules), fh)
+"""
+    + _RECORD_MODULES_AT_STARTED
+)
+
+
+@pytest.mark.integration
+async def test_a_warm_workers_preload_leaves_nothing_of_runner_to_import_before_started(
+    tmp_path: Path, bus: Bus, nats_server: NatsServer
+) -> None:
+    """What a forked step imports before it reports is paid on every fork: the
+    zygote's preload must hold all of runner, nats-py and pydantic that it needs."""
+    request, source_root = _request(tmp_path, nats_server.url, "light_start_warm")
+    env = _without_tracing()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source_root), env.get("PYTHONPATH")]))
+    env.pop("RUNNER_STEP_REQUEST", None)
+    record, preloaded = tmp_path / "modules.json", tmp_path / "preloaded.json"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _PRELOAD_THEN_RECORD, str(request), str(record), str(preloaded),
+        env=env, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, stderr.decode()[-2000:]
+    before = set(json.loads(preloaded.read_text()))
+    new = sorted(set(json.loads(record.read_text())) - before)
+    ours = [m for m in new if m.split(".")[0] in ("runner", "nats", "pydantic", "pydantic_core")]
+    assert ours == [], f"imported after the warm worker's preload, before step.started: {ours}"
