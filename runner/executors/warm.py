@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -55,7 +56,7 @@ from runner.executors.warm_worker import (
     short_digest,
 )
 from runner.privacy import make_private_dir, write_private
-from runner.step.main import CODE_CACHE_ENV
+from runner.step.main import CODE_CACHE_ENV, IMPORTS_FILE
 from runner.step.request import StepRequest
 from runner.step.zygote import TITLE_ROOM
 from runner.store.keys import hex_digest
@@ -80,6 +81,8 @@ START_TIMEOUT_SECONDS = 60.0
 RETRY_SECONDS = 60.0
 """After a zygote failed to start, attempts of its key start cold this long."""
 
+_MODULE_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?")
+"""A module name an attempt's ``imports.json`` may ask a zygote to import."""
 _STARTUP_ENV = ("PYTHON", "LD_")
 """Variables read when an interpreter starts (``PYTHONPATH``, ``LD_PRELOAD``...): a task
 that sets one starts cold, since a fork would not see them."""
@@ -89,7 +92,7 @@ that sets one starts cold, since a fork would not see them."""
 class _KeyState:
     """What is known about one key across its zygotes' lives."""
 
-    modules: dict[str, Path]
+    modules: dict[str, Path | None]
     """Component modules preloaded without harm: a new zygote preloads them at once."""
     unsafe: dict[str, str]
     """Component modules whose preload made forking unsafe, and why: they start cold."""
@@ -232,7 +235,9 @@ class WarmPool:
         self._write_status()
         return zygote
 
-    async def _preload(self, zygote: Zygote, state: _KeyState, root: Path, module: str) -> bool:
+    async def _preload(
+        self, zygote: Zygote, state: _KeyState, root: Path | None, module: str
+    ) -> bool:
         """Import ``module`` into ``zygote``; False (the zygote retired) if that made it unsafe."""
         answer = await zygote.preload(root, module)
         if answer.get("refused"):
@@ -325,6 +330,8 @@ class WarmPool:
             and module not in state.unsafe and module not in state.failed and root.is_dir()
         ):  # fmt: skip
             await self._preload(zygote, state, root, module)
+        if state is not None and request.component.warm and not zygote.retired:
+            await self._preload_imports(zygote, state, request, root)
         rss = zygote.rss_mb()
         if rss is not None and rss > self.settings.warm_max_rss_mb and not zygote.retired:
             log.info("local executor: warm worker %d uses %.0f MB (> warm_max_rss_mb %d); "
@@ -332,6 +339,27 @@ class WarmPool:
             self._retire(zygote)
         self._stop_idle_retired()
         self._write_status()
+
+    async def _preload_imports(
+        self, zygote: Zygote, state: _KeyState, request: StepRequest, root: Path | None
+    ) -> None:
+        """Preload what the attempt's component imported (its body's ``import sklearn``
+        too, as KFP-style components do), so the next attempts find it imported."""
+        if not request.state_dir:
+            return
+        try:
+            names = json.loads((Path(request.state_dir) / IMPORTS_FILE).read_text())
+        except (OSError, ValueError):
+            return
+        if not isinstance(names, list):
+            return
+        for name in names:
+            if not isinstance(name, str) or not _MODULE_NAME.fullmatch(name):
+                continue  # the file is written by a step: never trusted to name more
+            if name in zygote.preloaded or name in state.unsafe or name in state.failed:
+                continue
+            if not await self._preload(zygote, state, root, name) or zygote.retired:
+                return
 
     def _retire(self, zygote: Zygote) -> None:
         """No more forks from it; stopped as soon as it has no child left."""

@@ -277,13 +277,13 @@ class Zygote:
         except ValueError:
             return None
 
-    async def preload(self, root: Path, module: str) -> dict[str, Any]:
+    async def preload(self, root: Path | None, module: str) -> dict[str, Any]:
         """Import ``module`` from the code package at ``root`` in the zygote; its answer."""
         answer = self._preload_answers.get(module)
         if answer is None:
             answer = self._preload_answers[module] = asyncio.get_running_loop().create_future()
             try:
-                await _send(self.sock, json.dumps({"op": "preload", "root": str(root),
+                await _send(self.sock, json.dumps({"op": "preload", "root": str(root or ""),
                                                    "module": module}).encode(), [])  # fmt: skip
             except OSError as exc:
                 self._preload_answers.pop(module, None)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import os
 import shutil
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.errors import RunnerError, StepError
 from runner.events.models import MAX_INLINE_VALUE_BYTES, ArtifactRef, ErrorInfo
+from runner.privacy import write_private
 from runner.spec.models import ArtifactKind, IOKind, canonical_json
 from runner.step.loop import IoLoop
 from runner.step.report import Reporter
@@ -215,6 +217,7 @@ def _call_python(
 
     assert request.component.entrypoint is not None
     component = request.component.name
+    before = set(sys.modules)
     with _signal_handlers_restored():
         try:
             definition = _load_component(request.component.entrypoint)
@@ -225,9 +228,36 @@ def _call_python(
             values = call_component(definition, dict(request.parameters), artifacts)
         except BaseException as exc:  # sys.exit() and Ctrl-C too: the step still reports
             raise _UserCodeFailed(_error_from_exception(exc, component)) from exc
+    _record_imports(request, before)
     outputs = {o.name for o in request.component.outputs if o.kind is IOKind.ARTIFACT}
     metadata = {name: dict(artifacts[name].metadata) for name in outputs}
     return values, metadata
+
+
+IMPORTS_FILE = "imports.json"
+"""Local executor: the modules the component imported (at its import and in its body),
+written to the attempt's directory; its warm worker preloads them for the next attempts."""
+MAX_RECORDED_IMPORTS = 256
+
+
+def _record_imports(request: StepRequest, before: set[str]) -> None:
+    """Write down what the component imported, so that a warm worker can import it once
+    for every later attempt: libraries a component imports inside its body (as KFP's
+    components must) are then paid once, not on every step. Public modules at most two
+    levels deep (``sklearn``, ``sklearn.ensemble``); their own imports come with them."""
+    if not request.state_dir:
+        return
+    names = sorted(
+        name
+        for name in set(sys.modules) - before
+        if name != "__main__"
+        and name.count(".") <= 1
+        and not any(part.startswith("_") for part in name.split("."))
+        and not name.startswith("runner.")
+        and name != "runner"
+    )[:MAX_RECORDED_IMPORTS]
+    with contextlib.suppress(OSError):
+        write_private(Path(request.state_dir) / IMPORTS_FILE, json.dumps(names))
 
 
 @contextmanager

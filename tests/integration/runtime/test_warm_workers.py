@@ -662,3 +662,46 @@ async def test_a_fork_waits_for_a_slow_preload_instead_of_killing_the_zygote(
         warm = executor(stack).warm
         assert warm is not None
         assert [(z["pid"], z["forks"]) for z in warm.describe()] == [(parents[0], 2)]
+
+
+BODY_IMPORT = """
+import sys
+
+from runner import component, pipeline
+
+
+@component
+def body_import(log_dir: str = "") -> bool:
+    was_imported = "colorsys" in sys.modules
+    import colorsys  # noqa: F401  # imported in the body, as KFP-style components do
+
+    return was_imported
+
+
+@pipeline(name="body-import")
+def body_import_p(log_dir: str = ""):
+    body_import(log_dir=log_dir).set_caching(False)
+"""
+
+
+async def test_what_a_component_imports_in_its_body_is_preloaded_for_the_next_attempts(
+    stack: Stack, mode: str, calls: Path, write_pipeline
+) -> None:
+    """``import sklearn`` inside a component is paid by its first attempt only: its warm
+    worker imports what that attempt imported, and the next fork finds it there."""
+    loaded = write_pipeline(BODY_IMPORT, "body_import_p")
+    first = await (await start(stack, loaded, calls)).wait(timeout=120)
+    assert first.status is RunStatus.SUCCEEDED
+    assert first.steps["body-import"].parameters["output"] is False
+    warm = executor(stack).warm
+    if mode == "warm":
+        assert warm is not None
+
+        def preloaded() -> bool:
+            return any("colorsys" in z["preloaded"] for z in warm.describe())
+
+        await until(preloaded, "colorsys preloaded into the warm worker", 60)
+    second = await (await start(stack, loaded, calls)).wait(timeout=120)
+    assert second.status is RunStatus.SUCCEEDED
+    # Warm: the fork found it imported; cold: every attempt is a fresh interpreter.
+    assert second.steps["body-import"].parameters["output"] is (mode == "warm")
