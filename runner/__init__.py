@@ -61,6 +61,8 @@ if TYPE_CHECKING:
     )
     from runner.stack import Stack
 
+from runner.lazy import lazy_attributes
+
 # ``runner.subscribe`` is both a module and the function it exports: import it
 # now so that the attribute is the function whoever imports the module later.
 from runner.subscribe import subscribe
@@ -109,16 +111,4 @@ _LAZY = {name: _RUNNING.get(name, "runner.dsl") for name in __all__ if name != "
 (the authoring API: each name of ``runner.dsl.__all__``)."""
 
 
-def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'runner' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # once loaded, a plain attribute
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_attributes("runner", _LAZY, globals())
