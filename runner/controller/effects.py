@@ -137,6 +137,7 @@ class Effects:
             traceparent=trace[0],
             tracestate=trace[1],
             python=environment.python if environment is not None else None,
+            environment=environment.freeze_digest if environment is not None else None,
         )
         try:
             with self.tracing.work("launch", state, action.step):

@@ -130,7 +130,8 @@ class WarmPool:
     # -- launching ----------------------------------------------------------------------
 
     def key_of(self, request: StepRequest) -> Key:
-        return (request.python or self.python, request.code.digest if request.code else None)
+        code = request.code.digest if request.code else None
+        return (request.python or self.python, code, request.environment)
 
     async def fork(
         self, request: StepRequest, *, request_path: Path, env: Mapping[str, str],
@@ -258,7 +259,7 @@ class WarmPool:
 
     async def _launch(self, key: Key, base_env: Mapping[str, str]) -> Zygote:
         make_private_dir(self.dir)
-        python, _ = key
+        python, _, _ = key
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         env = {**base_env, "PYTHONUNBUFFERED": "1", "CUDA_VISIBLE_DEVICES": ""}
         args = [
@@ -457,13 +458,15 @@ def _code_root(request: StepRequest, env: Mapping[str, str]) -> Path | None:
 
 
 def _key_id(key: Key) -> str:
-    python, code = key
-    return hashlib.sha256(f"{python}\0{code or ''}".encode()).hexdigest()[:12]
+    python, code, environment = key
+    text = f"{python}\0{code or ''}\0{environment or ''}"
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _describe_key(key: Key) -> str:
-    python, code = key
-    return f"{python} with code {short_digest(code) or '(none)'}"
+    python, code, environment = key
+    built = f" (environment build {short_digest(environment)})" if environment else ""
+    return f"{python}{built} with code {short_digest(code) or '(none)'}"
 
 
 def _status_text(code: int) -> str:

@@ -36,7 +36,7 @@ STOP_GRACE_SECONDS = 2.0
 _POLL = 0.1
 _MAX_MESSAGE = 4 * 1024 * 1024
 
-Key = tuple[str, str | None]
+Key = tuple[str, str | None, str | None]
 """(step interpreter, code package digest or None)."""
 
 
@@ -308,7 +308,7 @@ class Zygote:
             await self.process.wait()
 
     def describe(self) -> dict[str, Any]:
-        python, code = self.key
+        python, code, _environment = self.key
         return {
             "python": python,
             "code": short_digest(code),

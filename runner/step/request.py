@@ -56,6 +56,9 @@ class StepRequest(BaseModel):
     """Local executor only: the interpreter of the step's environment (a virtualenv
     under ``<home>/envs/`` built for the component's ``packages``); None = the
     executor's own interpreter."""
+    environment: str | None = None
+    """Local executor only: which build of that environment (the digest of its exact
+    resolved versions); a warm worker of another build is never forked for it."""
 
     @field_validator("nats_url")
     @classmethod
