@@ -7,6 +7,7 @@ import os
 import resource
 import statistics
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,8 +66,8 @@ def vm_hwm_mib(pid: int | None) -> float | None:
 _PAGE_MIB = os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
-def _processes() -> dict[int, tuple[int, int]]:
-    """pid -> (parent pid, resident pages), from ``/proc/<pid>/stat``."""
+def _processes(value: Callable[[list[bytes]], int]) -> dict[int, tuple[int, int]]:
+    """pid -> (parent pid, ``value`` of the fields of ``/proc/<pid>/stat`` after the name)."""
     table: dict[int, tuple[int, int]] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -78,8 +79,21 @@ def _processes() -> dict[int, tuple[int, int]]:
             continue  # it ended while we looked
         # The command name may hold spaces and parentheses: split after the last ')'.
         fields = raw[raw.rfind(b")") + 2 :].split()
-        table[int(entry)] = (int(fields[1]), int(fields[21]))
+        table[int(entry)] = (int(fields[1]), value(fields))
     return table
+
+
+def _tree_sum(table: dict[int, tuple[int, int]], roots: list[int]) -> int:
+    """The values of ``roots`` and of everything below them in ``table``."""
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, stack = 0, list(roots)
+    while stack:
+        pid = stack.pop()
+        total += table.get(pid, (0, 0))[1]
+        stack.extend(children.get(pid, ()))
+    return total
 
 
 def descendants_cpu_seconds() -> float:
@@ -91,41 +105,14 @@ def descendants_cpu_seconds() -> float:
     whether the worker has reaped it yet or not, which ``RUSAGE_CHILDREN``
     alone (only children reaped by this process) would miss.
     """
-    tick = os.sysconf("SC_CLK_TCK")
-    table: dict[int, tuple[int, int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                raw = fh.read()
-        except OSError:
-            continue
-        fields = raw[raw.rfind(b")") + 2 :].split()
-        table[int(entry)] = (int(fields[1]), sum(int(f) for f in fields[11:15]))
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    ticks, stack = 0, list(children.get(os.getpid(), ()))
-    while stack:
-        pid = stack.pop()
-        ticks += table[pid][1]
-        stack.extend(children.get(pid, ()))
-    return ticks / tick + children_cpu_seconds()
+    table = _processes(lambda fields: sum(int(f) for f in fields[11:15]))
+    below = [pid for pid, (ppid, _) in table.items() if ppid == os.getpid()]
+    return _tree_sum(table, below) / os.sysconf("SC_CLK_TCK") + children_cpu_seconds()
 
 
 def tree_rss_mib(root: int) -> float:
     """Resident memory of ``root`` and all its descendants together, now (MiB)."""
-    table = _processes()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    total, stack = 0, [root]
-    while stack:
-        pid = stack.pop()
-        total += table.get(pid, (0, 0))[1]
-        stack.extend(children.get(pid, ()))
-    return total * _PAGE_MIB
+    return _tree_sum(_processes(lambda fields: int(fields[21])), [root]) * _PAGE_MIB
 
 
 class TreeSampler:
