@@ -57,8 +57,9 @@ class StepRequest(BaseModel):
     under ``<home>/envs/`` built for the component's ``packages``); None = the
     executor's own interpreter."""
     environment: str | None = None
-    """Local executor only: which build of that environment (the digest of its exact
-    resolved versions); a warm worker of another build is never forked for it."""
+    """Which build of the step's environment it asks for (the digest of its exact
+    resolved versions; None without ``packages``): the local executor never forks
+    it from a warm worker of another build."""
 
     @field_validator("nats_url")
     @classmethod
